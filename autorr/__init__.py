@@ -1,0 +1,71 @@
+"""autorr: record an AI agent's calls to the outside world and replay them exactly.
+
+Zero code: ``AUTORR_MODE=record python agent.py`` then ``AUTORR_MODE=replay python agent.py``.
+This module is the Python API of the user guide (the "adapter").
+"""
+
+from ._api import (
+    checkpoint,
+    configure_capture,
+    get_mismatch_details,
+    get_recording_directory,
+    get_replay_statistics,
+    is_recording,
+    load_recording,
+    recording,
+    replaying,
+    set_replay_mode,
+    set_replay_overrides,
+    start_recording,
+    start_replay,
+    stop_recording,
+    stop_replay,
+)
+from ._config import Config, Mode, RedactionLevel, ReplayMode, Timing, load_config
+from ._errors import (
+    AutorrError,
+    ConfigError,
+    NotActive,
+    RecordingCorrupt,
+    RecordingNotFound,
+    ReplayMismatch,
+    StrictReplayMismatch,
+)
+from ._recorder import Manifest, Recorder
+from .replay import Player
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AutorrError",
+    "Config",
+    "ConfigError",
+    "Manifest",
+    "Mode",
+    "NotActive",
+    "Player",
+    "Recorder",
+    "RecordingCorrupt",
+    "RecordingNotFound",
+    "RedactionLevel",
+    "ReplayMismatch",
+    "ReplayMode",
+    "StrictReplayMismatch",
+    "Timing",
+    "checkpoint",
+    "configure_capture",
+    "get_mismatch_details",
+    "get_recording_directory",
+    "get_replay_statistics",
+    "is_recording",
+    "load_config",
+    "load_recording",
+    "recording",
+    "replaying",
+    "set_replay_mode",
+    "set_replay_overrides",
+    "start_recording",
+    "start_replay",
+    "stop_recording",
+    "stop_replay",
+]

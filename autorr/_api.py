@@ -1,0 +1,238 @@
+"""The module-level API of the user guide, over a default `Recorder` and `Player`.
+
+Several agents in one process use their own `Recorder`/`Player` instances instead
+(``with autorr.Recorder(agent_id="a"):``): the context-manager forms activate their
+instance for the current thread / asyncio task only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+from . import _session
+from ._config import Config, ReplayMode, load_config, parse_overrides
+from ._errors import ConfigError, NotActive
+from ._recorder import Manifest, Recorder
+from .replay import Player
+
+__all__ = [
+    "checkpoint", "configure_capture", "get_mismatch_details", "get_recording_directory",
+    "get_replay_statistics", "is_recording", "load_recording", "recording", "replaying", "set_replay_mode",
+    "set_replay_overrides", "start_recording", "start_replay", "stop_recording", "stop_replay",
+]
+
+_lock = threading.RLock()
+_recorder: Recorder | None = None
+_player: Player | None = None
+_capture: dict[str, bool] = {}
+_pending_mode: ReplayMode | None = None
+_pending_overrides: dict[str, Any] | None = None
+
+_CAPTURE_KEYS = ("capture_llm_calls", "capture_tool_calls", "capture_streaming")
+
+
+def _patch() -> None:
+    from ._patching import install
+    from .integrations import all_patches
+
+    install(all_patches())
+
+
+def _config() -> Config:
+    config = load_config()
+    return config.with_(**_capture) if _capture else config
+
+
+def _split_target(path_or_id: str | os.PathLike[str] | None) -> tuple[str | None, Path | None]:
+    """("id", None) for an id; (stem, directory) for a path like recordings/run1.db."""
+    if path_or_id is None:
+        return None, None
+    text = os.fspath(path_or_id)
+    if "/" in text or os.sep in text or text.endswith(".db"):
+        path = Path(text)
+        return path.name[:-3] if path.name.endswith(".db") else path.name, path.parent
+    return text, None
+
+
+# -- recording --------------------------------------------------------------------------
+def start_recording(session_id: str | None = None, task_id: str | None = None, agent_id: str | None = None,
+                    *, recording_id: str | None = None, directory: str | os.PathLike[str] | None = None) -> str:
+    """Start recording this process's calls; returns the recording id."""
+    global _recorder
+    with _lock:
+        if _recorder is not None and _recorder.active:
+            raise ConfigError(f"already recording {_recorder.id}; call stop_recording() first")
+        _patch()
+        _recorder = Recorder(recording_id, directory=directory, session_id=session_id, task_id=task_id,
+                             agent_id=agent_id, config=_config())
+        _recorder.start()
+        _session.set_default(_recorder)
+        return _recorder.id
+
+
+def stop_recording() -> Manifest:
+    """Stop the default recording; returns its `Manifest` (total_events, total_chunks, ...)."""
+    with _lock:
+        if _recorder is None:
+            raise NotActive("no recording is running; call start_recording() first")
+        return _recorder.stop()
+
+
+def is_recording() -> bool:
+    current = _session.active()
+    return isinstance(current, Recorder) and current.active
+
+
+def _current_recorder() -> Recorder:
+    current = _session.active()
+    if isinstance(current, Recorder) and current.active:
+        return current
+    if isinstance(current, Player) and current.child is not None:
+        return current.child
+    raise NotActive("no recording is running; call start_recording() first")
+
+
+def checkpoint(name: str, state: Any = None) -> None:
+    """Mark a named point in the current recording, with optional JSON-able state."""
+    if not isinstance(name, str) or not name:
+        raise ConfigError("checkpoint name must be a non-empty string")
+    _current_recorder().checkpoint(name, state)
+
+
+def configure_capture(settings: Mapping[str, bool]) -> None:
+    """Switch kinds of capture on or off: capture_llm_calls, capture_tool_calls, capture_streaming."""
+    for key, value in settings.items():
+        if key not in _CAPTURE_KEYS:
+            raise ConfigError(f"configure_capture: unknown key {key!r}; use: {', '.join(_CAPTURE_KEYS)}")
+        if not isinstance(value, bool):
+            raise ConfigError(f"configure_capture: {key}={value!r} is not valid; use true or false")
+    _capture.update(settings)
+    for recorder in (_recorder, _session.active()):
+        if isinstance(recorder, Recorder):
+            recorder.capture.update(settings)
+
+
+def get_recording_directory() -> str:
+    current = _session.active()
+    directory = current.directory if isinstance(current, (Recorder, Player)) else load_config().output_dir
+    return str(Path(directory).resolve())
+
+
+@contextlib.contextmanager
+def recording(path_or_id: str | os.PathLike[str] | None = None, **labels: Any) -> Iterator[Recorder]:
+    """Record the calls made inside the block (this thread/task, and threads it starts)."""
+    recording_id, directory = _split_target(path_or_id)
+    _patch()
+    recorder = Recorder(recording_id, directory=directory, config=_config(), **labels)
+    with _scoped(recorder):
+        yield recorder
+
+
+@contextlib.contextmanager
+def _scoped(session: Recorder | Player) -> Iterator[None]:
+    with session:
+        owns_default = False
+        with _lock:
+            if _session.get_default() is None:  # threads started inside see it too
+                _session.set_default(session)
+                owns_default = True
+        try:
+            yield
+        finally:
+            if owns_default and _session.get_default() is session:
+                _session.set_default(None)
+
+
+# -- replay -----------------------------------------------------------------------------
+def _default_player() -> Player:
+    global _player
+    with _lock:
+        if _player is None:
+            _player = Player(config=_config(), mode=_pending_mode)
+            if _pending_overrides is not None:
+                _player.overrides = dict(_pending_overrides)
+        return _player
+
+
+def load_recording(id_or_path: str | os.PathLike[str] | None = None) -> bool:
+    """Load a recording (id, file name or path; None: the latest) for `start_replay()`."""
+    global _player
+    with _lock:
+        _player = None
+        return _default_player().load(os.fspath(id_or_path) if id_or_path is not None else None)
+
+
+def start_replay(mode: ReplayMode | str | None = None) -> str:
+    """Start replaying the loaded (or latest) recording; returns its id."""
+    _patch()
+    player = _default_player()
+    recording_id = player.start(mode)
+    _session.set_default(player)
+    return recording_id
+
+
+def stop_replay() -> dict[str, Any]:
+    with _lock:
+        if _player is None:
+            raise NotActive("no replay is running")
+        return _player.stop()
+
+
+def set_replay_mode(mode: ReplayMode | str) -> None:
+    """strict | warn | hybrid, for the current (or next) replay."""
+    global _pending_mode
+    try:
+        value = ReplayMode(str(getattr(mode, "value", mode)).lower())
+    except ValueError:
+        raise ConfigError(f"replay mode {mode!r} is not valid; use one of: strict, warn, hybrid") from None
+    _pending_mode = value
+    current = _session.active()
+    for player in (_player, current):
+        if isinstance(player, Player):
+            player.set_mode(value)
+
+
+def set_replay_overrides(overrides: Mapping[str, Any]) -> None:
+    """Per category (llm_calls, tool_calls, http, subprocess, files): {"live_mode": bool, "model": str}."""
+    global _pending_overrides
+    parsed = parse_overrides(dict(overrides), "set_replay_overrides")
+    _pending_overrides = parsed
+    for player in (_player, _session.active()):
+        if isinstance(player, Player):
+            player.overrides = dict(parsed)
+
+
+def _current_player() -> Player:
+    current = _session.active()
+    if isinstance(current, Player):
+        return current
+    if _player is not None:
+        return _player
+    raise NotActive("no replay has run; call start_replay() or use replaying()")
+
+
+def get_replay_statistics() -> dict[str, Any]:
+    """success_rate, mismatch_count, matched, live, total, per category."""
+    return _current_player().statistics()
+
+
+def get_mismatch_details() -> list[dict[str, Any]]:
+    """One dict per mismatch: type, kind, call, expected, actual, diff, action."""
+    return _current_player().mismatches()
+
+
+@contextlib.contextmanager
+def replaying(path_or_id: str | os.PathLike[str] | None = None,
+              mode: ReplayMode | str | None = None, **options: Any) -> Iterator[Player]:
+    """Replay a recording for the calls made inside the block."""
+    _patch()
+    player = Player(os.fspath(path_or_id) if path_or_id is not None else None, mode=mode,
+                    config=_config(), **options)
+    global _player
+    _player = player
+    with _scoped(player):
+        yield player

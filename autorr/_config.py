@@ -1,0 +1,243 @@
+"""Settings: ``config/recording.yaml`` overlaid by ``AUTORR_*`` environment variables.
+
+The result is a frozen `Config`; every bad value raises `ConfigError` with one line
+that names the variable (or YAML key) and what it accepts.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+from ._errors import ConfigError
+
+__all__ = [
+    "CATEGORIES",
+    "Config",
+    "Mode",
+    "RedactionLevel",
+    "ReplayMode",
+    "Timing",
+    "load_config",
+    "parse_overrides",
+]
+
+
+class Mode(str, enum.Enum):
+    OFF = "off"
+    RECORD = "record"
+    REPLAY = "replay"
+
+
+class ReplayMode(str, enum.Enum):
+    STRICT = "strict"
+    WARN = "warn"
+    HYBRID = "hybrid"
+
+
+class Timing(str, enum.Enum):
+    FAST = "fast"
+    PRESERVE = "preserve"
+
+
+class RedactionLevel(str, enum.Enum):
+    MINIMAL = "minimal"
+    MODERATE = "moderate"
+    STRICT = "strict"
+
+
+# Override categories, as in the user guide's `set_replay_overrides()`.
+CATEGORIES = ("llm_calls", "tool_calls", "http", "subprocess", "files")
+
+
+@dataclass(frozen=True)
+class Config:
+    mode: Mode = Mode.OFF
+    replay_mode: ReplayMode = ReplayMode.STRICT
+    output_dir: Path = Path("recordings")
+    recording: str | None = None  # id or path to replay
+    recording_id: str | None = None  # id for a new recording
+    session_id: str | None = None
+    task_id: str | None = None
+    agent_id: str | None = None
+    checkpoint: str | None = None
+    timing: Timing = Timing.FAST
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+    config_path: Path | None = None
+    # The `recording:` section of the YAML file.
+    enabled: bool = True
+    compression: bool = True
+    max_file_size_mb: float = 100.0
+    capture_llm_calls: bool = True
+    capture_tool_calls: bool = True
+    capture_streaming: bool = True
+    redact_sensitive_data: bool = True
+    redaction_level: RedactionLevel = RedactionLevel.MODERATE
+
+    def with_(self, **changes: Any) -> "Config":
+        return replace(self, **changes)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-able view, stored in recordings and hashed for provenance."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, enum.Enum):
+                value = value.value
+            elif isinstance(value, Path):
+                value = str(value)
+            elif isinstance(value, Mapping):
+                value = dict(value)
+            out[f.name] = value
+        return out
+
+
+_YAML_KEYS = {
+    "enabled": bool,
+    "output_dir": str,
+    "compression": bool,
+    "max_file_size_mb": float,
+    "capture_llm_calls": bool,
+    "capture_tool_calls": bool,
+    "capture_streaming": bool,
+    "redact_sensitive_data": bool,
+    "redaction_level": RedactionLevel,
+    "replay_mode": ReplayMode,
+    "timing": Timing,
+    "overrides": dict,
+}
+
+_ENUM_VARS = {
+    "AUTORR_MODE": ("mode", Mode),
+    "AUTORR_REPLAY_MODE": ("replay_mode", ReplayMode),
+    "AUTORR_TIMING": ("timing", Timing),
+}
+
+_TEXT_VARS = {
+    "AUTORR_RECORDING": "recording",
+    "AUTORR_RECORDING_ID": "recording_id",
+    "AUTORR_SESSION_ID": "session_id",
+    "AUTORR_TASK_ID": "task_id",
+    "AUTORR_AGENT_ID": "agent_id",
+    "AUTORR_CHECKPOINT": "checkpoint",
+}
+
+
+def _enum_value(enum_cls: type[enum.Enum], raw: Any, where: str) -> Any:
+    text = str(raw).strip().lower()
+    try:
+        return enum_cls(text)
+    except ValueError:
+        allowed = ", ".join(m.value for m in enum_cls)
+        raise ConfigError(f"{where}={raw!r} is not valid; use one of: {allowed}") from None
+
+
+def _coerce(key: str, kind: Any, raw: Any, where: str) -> Any:
+    if isinstance(kind, type) and issubclass(kind, enum.Enum):
+        return _enum_value(kind, raw, where)
+    if kind is bool:
+        if isinstance(raw, bool):
+            return raw
+        raise ConfigError(f"{where}={raw!r} is not valid; use true or false")
+    if kind is float:
+        if isinstance(raw, (int, float)) and not isinstance(raw, bool) and raw > 0:
+            return float(raw)
+        raise ConfigError(f"{where}={raw!r} is not valid; use a positive number")
+    if kind is dict:
+        return parse_overrides(raw, where)
+    if not isinstance(raw, str) or not raw:
+        raise ConfigError(f"{where}={raw!r} is not valid; use a non-empty string")
+    return raw
+
+
+def parse_overrides(raw: Any, where: str = "overrides") -> dict[str, dict[str, Any]]:
+    """Validate `set_replay_overrides()` / ``AUTORR_OVERRIDES`` data."""
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{where} is not valid JSON: {exc.msg} at position {exc.pos}") from None
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where} must be an object keyed by category ({', '.join(CATEGORIES)})")
+    out: dict[str, dict[str, Any]] = {}
+    for category, spec in raw.items():
+        if category not in CATEGORIES:
+            raise ConfigError(f"{where}: unknown category {category!r}; use one of: {', '.join(CATEGORIES)}")
+        if not isinstance(spec, Mapping):
+            raise ConfigError(f"{where}.{category} must be an object like {{\"live_mode\": true}}")
+        allowed = {"live_mode", "model"} if category == "llm_calls" else {"live_mode"}
+        for key, value in spec.items():
+            if key not in allowed:
+                raise ConfigError(f"{where}.{category}: unknown key {key!r}; use: {', '.join(sorted(allowed))}")
+            if key == "live_mode" and not isinstance(value, bool):
+                raise ConfigError(f"{where}.{category}.live_mode={value!r} is not valid; use true or false")
+            if key == "model" and not (isinstance(value, str) and value):
+                raise ConfigError(f"{where}.{category}.model={value!r} is not valid; use a model name")
+        out[category] = dict(spec)
+    return out
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    import yaml  # only when a config file exists: keeps start-up light
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path}: expected a mapping with a 'recording:' section")
+    unknown = set(data) - {"recording"}
+    if unknown:
+        raise ConfigError(f"config file {path}: unknown top-level key {sorted(unknown)[0]!r}; expected 'recording'")
+    section = data.get("recording") or {}
+    if not isinstance(section, dict):
+        raise ConfigError(f"config file {path}: 'recording' must be a mapping")
+    out: dict[str, Any] = {}
+    for key, raw in section.items():
+        if key not in _YAML_KEYS:
+            raise ConfigError(
+                f"config file {path}: unknown key 'recording.{key}'; known keys: {', '.join(sorted(_YAML_KEYS))}"
+            )
+        value = _coerce(key, _YAML_KEYS[key], raw, f"recording.{key}")
+        out[key] = Path(value) if key == "output_dir" else value
+    return out
+
+
+def load_config(environ: Mapping[str, str] | None = None, path: str | os.PathLike[str] | None = None) -> Config:
+    """Build the `Config` for this process: defaults < YAML file < environment."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+
+    explicit = path or env.get("AUTORR_CONFIG")
+    config_path = Path(explicit) if explicit else Path("config/recording.yaml")
+    if explicit and not config_path.is_file():
+        raise ConfigError(f"AUTORR_CONFIG={str(explicit)!r}: no such file")
+    if config_path.is_file():
+        values.update(_read_yaml(config_path))
+        values["config_path"] = config_path
+
+    for var, (name, enum_cls) in _ENUM_VARS.items():
+        raw = env.get(var)
+        if raw is not None and raw.strip():
+            values[name] = _enum_value(enum_cls, raw, var)
+    for var, name in _TEXT_VARS.items():
+        raw = env.get(var)
+        if raw:
+            values[name] = raw.strip()
+    if env.get("AUTORR_DIR"):
+        values["output_dir"] = Path(env["AUTORR_DIR"])
+    if env.get("AUTORR_OVERRIDES"):
+        values["overrides"] = parse_overrides(env["AUTORR_OVERRIDES"], "AUTORR_OVERRIDES")
+    if values.get("recording_id"):
+        _check_id(values["recording_id"], "AUTORR_RECORDING_ID")
+    return Config(**values)
+
+
+def _check_id(value: str, where: str) -> None:
+    # An id becomes a file name: keep it to one safe path component.
+    if not value or "/" in value or "\\" in value or value in (".", "..") or value.startswith("."):
+        raise ConfigError(f"{where}={value!r} is not valid; use letters, digits, '-', '_' or '.'")

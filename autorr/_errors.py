@@ -1,0 +1,76 @@
+"""Every error autorr raises, in one tree.
+
+    AutorrError                      (Exception)
+     ├── ConfigError                 bad env var, YAML key or value
+     ├── RecordingNotFound           no recording with that id or path
+     ├── RecordingCorrupt            the file is not an autorr recording
+     ├── ReplayMismatch              a replayed call has no recorded answer
+     └── NotActive                   an API call that needs a recording/replay running
+    StrictReplayMismatch             (BaseException) what strict replay raises
+
+Strict replay raises a ``BaseException`` subclass, as pytest's ``fail()`` does: the LLM
+SDKs retry any ``Exception`` raised under ``send()`` (turning it into a connection
+error) and agent frameworks swallow ``Exception``; a mismatch must reach the user.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "AutorrError",
+    "ConfigError",
+    "NotActive",
+    "RecordingCorrupt",
+    "RecordingNotFound",
+    "ReplayMismatch",
+    "StrictReplayMismatch",
+]
+
+
+class AutorrError(Exception):
+    """Base class of the errors autorr raises (but `StrictReplayMismatch`)."""
+
+
+class ConfigError(AutorrError):
+    """A setting (environment variable, config file key or value) is invalid."""
+
+
+class RecordingNotFound(AutorrError):
+    """No recording matches the given id or path."""
+
+
+class RecordingCorrupt(AutorrError):
+    """The file exists but cannot be read as an autorr recording."""
+
+
+class NotActive(AutorrError):
+    """The operation needs an active recording or replay."""
+
+
+class _MismatchMixin:
+    details: dict[str, Any]
+
+    def _init(self, message: str, details: dict[str, Any]) -> None:
+        self.details = details
+        self.message = message
+
+
+class ReplayMismatch(_MismatchMixin, AutorrError):
+    """A call made during replay has no matching recorded answer."""
+
+    def __init__(self, message: str, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self._init(message, details or {})
+
+
+class StrictReplayMismatch(_MismatchMixin, BaseException):
+    """Strict replay met a call it has no recorded answer for.
+
+    Derives from ``BaseException`` so that SDK retry loops and ``except Exception``
+    in agent frameworks let it through; the process ends with a non-zero status.
+    """
+
+    def __init__(self, message: str, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self._init(message, details or {})

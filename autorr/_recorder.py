@@ -1,0 +1,317 @@
+"""`Recorder`: turns live calls into events and hands them to the background writer."""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import secrets
+import threading
+import time
+import weakref
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import _session
+from ._config import Config, load_config
+from ._errors import ConfigError, NotActive
+from ._events import CallRequest, Event, Kind, Status
+from ._redact import Redactor
+
+__all__ = ["CallHandle", "Manifest", "Recorder", "new_recording_id"]
+
+log = logging.getLogger("autorr")
+
+
+def new_recording_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
+
+
+@dataclass(frozen=True)
+class Manifest:
+    recording_id: str
+    path: str
+    total_events: int
+    total_chunks: int
+    size_bytes: int
+    raw_bytes: int
+    stored_bytes: int
+    started_at: float
+    ended_at: float
+    duration_seconds: float
+    parent_id: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+_KIND_SWITCH = {Kind.HTTP: "capture_llm_calls", Kind.SUBPROCESS: "capture_tool_calls",
+                Kind.FILE: "capture_tool_calls", Kind.TOOL: "capture_tool_calls"}
+
+
+class CallHandle:
+    """One live call being recorded; finishes exactly once (end, close, error or GC)."""
+
+    __slots__ = ("recorder", "kind", "fingerprint", "occurrence", "seq", "request", "t0", "started_at",
+                 "response", "chunks", "parts", "streamed", "done", "meta", "__weakref__")
+
+    def __init__(self, recorder: "Recorder", kind: Kind, fingerprint: str, occurrence: int, seq: int,
+                 request: CallRequest) -> None:
+        self.recorder = recorder
+        self.kind = kind
+        self.fingerprint = fingerprint
+        self.occurrence = occurrence
+        self.seq = seq
+        self.request = request
+        self.t0 = time.perf_counter_ns()
+        self.started_at = time.time()
+        self.response: dict[str, Any] | None = None
+        self.chunks: list[tuple[int, int]] = []
+        self.parts: list[bytes] = []
+        self.streamed = False
+        self.done = False
+        self.meta: dict[str, Any] = {}
+
+    def offset_us(self) -> int:
+        return (time.perf_counter_ns() - self.t0) // 1000
+
+    def set_response(self, response: dict[str, Any]) -> None:
+        response["ttfb_us"] = self.offset_us()
+        self.response = response
+
+    def chunk(self, data: bytes) -> None:
+        if data:
+            self.chunks.append((len(data), (time.perf_counter_ns() - self.t0) // 1000))
+            self.parts.append(data)
+
+    def finish(self, status: Status = Status.OK, error: BaseException | None = None) -> None:
+        if self.done:
+            return
+        self.done = True
+        try:
+            self.recorder._finish(self, status, error)
+        except Exception as exc:  # the host program comes first
+            log.warning("autorr: failed to record %s: %s", self.request.summary, exc)
+
+
+class Recorder:
+    """Records the calls made while it is active (see `autorr.recording`)."""
+
+    fail_open = True  # an autorr failure lets the call through unrecorded
+
+    def __init__(self, recording_id: str | None = None, *, directory: str | os.PathLike[str] | None = None,
+                 session_id: str | None = None, task_id: str | None = None, agent_id: str | None = None,
+                 config: Config | None = None, parent: dict[str, Any] | None = None) -> None:
+        self.config = config or load_config()
+        self.directory = Path(directory) if directory is not None else self.config.output_dir
+        self.id = recording_id or self.config.recording_id or new_recording_id()
+        self.labels = {k: v for k, v in (("session_id", session_id or self.config.session_id),
+                                         ("task_id", task_id or self.config.task_id),
+                                         ("agent_id", agent_id or self.config.agent_id)) if v}
+        self.parent = parent
+        self.capture = {name: getattr(self.config, name) for name in
+                        ("capture_llm_calls", "capture_tool_calls", "capture_streaming")}
+        self.redactor = Redactor(self.config.redaction_level, patterns=self.config.redact_sensitive_data)
+        self.path = self.directory / f"{self.id}.db"
+        self._lock = threading.Lock()
+        self._occurrences: dict[tuple[str, str], int] = {}
+        self._seq = 0
+        self._open: "weakref.WeakSet[CallHandle]" = weakref.WeakSet()
+        self._writer: Any = None
+        self._pid = 0
+        self._started_at = 0.0
+        self._models: set[str] = set()
+        self.manifest: Manifest | None = None
+        self._provenance_thread: threading.Thread | None = None
+
+    # -- lifecycle ----------------------------------------------------------------
+    @property
+    def active(self) -> bool:
+        return self._writer is not None
+
+    def start(self, *, join: bool = False) -> str:
+        """Open the recording file; ``join`` appends to one another process created."""
+        if self._writer is not None:
+            return self.id
+        from .store import Writer
+        if self.path.exists() and not join:
+            raise ConfigError(f"recording {self.id!r} already exists at {self.path}; choose another id")
+        self._writer = Writer(self.path, redactor=self.redactor, compression=self.config.compression,
+                              on_error=self._on_write_error)
+        self._pid = os.getpid()
+        self._started_at = time.time()
+        if not join:
+            meta = {"recording_id": self.id, "started_at": self._started_at, "labels": self.labels,
+                    "config": self.config.as_dict(), "schema": "autorr/1"}
+            if self.parent:
+                meta["parent"] = self.parent
+            self._writer.set_meta(**meta)
+            # Git, versions and host take tens of ms: computed on the writer's side of the queue.
+            self._provenance_thread = threading.Thread(target=self._write_provenance, daemon=True,
+                                                       name="autorr-provenance")
+            self._provenance_thread.start()
+        _register_exit(self)
+        return self.id
+
+    def _write_provenance(self) -> None:
+        from ._provenance import provenance
+
+        _session.suspend()  # its `git` subprocesses are autorr's, not the agent's
+        try:
+            info = provenance(self.config)
+        except Exception as exc:  # provenance is a nicety; recording goes on
+            info = {"error": str(exc)}
+        writer = self._writer
+        if writer is not None:
+            writer.set_meta(provenance=info)
+
+    def stop(self) -> Manifest:
+        writer = self._writer
+        if writer is None:
+            if self.manifest is not None:
+                return self.manifest
+            raise NotActive("this recorder is not recording")
+        if self._provenance_thread is not None:
+            self._provenance_thread.join(5)
+        for handle in list(self._open):  # streams still open: keep what arrived
+            handle.finish(Status.INCOMPLETE)
+        ended = time.time()
+        if self._models:
+            writer.set_meta(models=sorted(self._models))
+        writer.set_meta(ended_at=ended)
+        writer.flush()
+        writer.close()
+        self._writer = None
+        if _session.get_default() is self:
+            _session.set_default(None)
+        self.manifest = self._manifest(ended)
+        return self.manifest
+
+    def _manifest(self, ended: float) -> Manifest:
+        from .store import Reader
+
+        with Reader(self.path) as reader:
+            events, chunks = reader.count()
+            (raw, stored), = reader._query("SELECT coalesce(sum(size),0), coalesce(sum(length(data)),0) FROM blobs")
+            parent = (reader.meta().get("parent") or {}).get("recording_id")
+        size = sum(p.stat().st_size for p in self.path.parent.glob(self.path.name + "*") if p.is_file())
+        return Manifest(self.id, str(self.path), events, chunks, size, raw, stored, self._started_at, ended,
+                        round(ended - self._started_at, 6), parent)
+
+    def __enter__(self) -> "Recorder":
+        self.start()
+        self._token = _session.activate(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _session.deactivate(self._token)
+        self.stop()
+
+    def _on_write_error(self, exc: BaseException) -> None:
+        log.error("autorr: recording %s lost events: %s", self.id, exc)
+
+    def _ensure_writer(self) -> Any:
+        # After fork() the writer thread is gone and the SQLite handle must not be shared.
+        if self._pid != os.getpid() and self._writer is not None:
+            from .store import Writer
+
+            self._writer = Writer(self.path, redactor=self.redactor, compression=self.config.compression)
+            self._pid = os.getpid()
+            self._occurrences.clear()
+            self._open = weakref.WeakSet()
+        return self._writer
+
+    # -- the hot path ---------------------------------------------------------------
+    def captures(self, kind: Kind) -> bool:
+        return self._writer is not None and self.capture.get(_KIND_SWITCH[kind], True)
+
+    def decide(self, kind: Kind, fingerprint: str, request: CallRequest) -> "_session.Decision":
+        if not self.captures(kind):
+            return None
+        return _session.Record(self.begin(kind, fingerprint, request))
+
+    def begin(self, kind: Kind, fingerprint: str, request: CallRequest, occurrence: int | None = None) -> CallHandle:
+        self._ensure_writer()
+        with self._lock:
+            key = (kind.value, fingerprint)
+            if occurrence is None:
+                occurrence = self._occurrences.get(key, 0)
+            self._occurrences[key] = occurrence + 1
+            self._seq += 1
+            seq = self._seq
+        handle = CallHandle(self, kind, fingerprint, occurrence, seq, request)
+        self._open.add(handle)
+        return handle
+
+    def _finish(self, handle: CallHandle, status: Status, error: BaseException | None) -> None:
+        self._open.discard(handle)
+        writer = self._ensure_writer()
+        if writer is None:
+            return
+        body = b"".join(handle.parts) if handle.parts or handle.response is not None else None
+        response = handle.response
+        model = _model_of(handle.request)
+        meta = dict(handle.meta)
+        if model:
+            meta.setdefault("model", model)
+            self._models.add(model)
+        event = Event(
+            kind=handle.kind.value, fingerprint=handle.fingerprint, occurrence=handle.occurrence, seq=handle.seq,
+            started_at=handle.started_at, duration_us=handle.offset_us(),
+            status=(Status.ERROR if error is not None else status).value, request=handle.request,
+            response=response, body=body,
+            chunks=handle.chunks if (response is not None and response.get("streamed")) else None,
+            error=None if error is None else {"type": _qualname(error), "message": str(error)},
+            meta=meta, labels=self.labels, pid=os.getpid(),
+        )
+        writer.put(event)
+
+    def checkpoint(self, name: str, state: Any = None) -> None:
+        from .store import Checkpoint
+
+        writer = self._ensure_writer()
+        if writer is None:
+            raise NotActive("checkpoint() needs an active recording")
+        with self._lock:
+            seq = self._seq
+        writer.put(Checkpoint(name=name, seq=seq, created_at=time.time(), state=state))
+
+    def flush(self) -> None:
+        if self._writer is not None:
+            self._writer.flush()
+
+
+def _model_of(request: CallRequest) -> str | None:
+    body = request.json
+    if isinstance(body, dict):
+        model = body.get("model")
+        return model if isinstance(model, str) else None
+    return None
+
+
+def _qualname(exc: BaseException) -> str:
+    cls = type(exc)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+# Recorders still open at interpreter exit are stopped, so the last events land.
+_live: "weakref.WeakSet[Recorder]" = weakref.WeakSet()
+_exit_registered = False
+
+
+def _register_exit(recorder: Recorder) -> None:
+    global _exit_registered
+    _live.add(recorder)
+    if not _exit_registered:
+        _exit_registered = True
+        atexit.register(_stop_all)
+
+
+def _stop_all() -> None:
+    for recorder in list(_live):
+        if recorder.active and recorder._pid == os.getpid():
+            try:
+                recorder.stop()
+            except Exception as exc:  # pragma: no cover - never fail the host's exit
+                log.warning("autorr: could not close recording %s: %s", recorder.id, exc)

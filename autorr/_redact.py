@@ -1,0 +1,122 @@
+"""Keep secrets off the disk.
+
+Always (whatever the level): credential headers are replaced, credential query
+parameters are masked, and the exact values of the process's API keys (``*_API_KEY``,
+``*_TOKEN``, ... environment variables, and every credential header seen) are
+scrubbed from every stored byte. ``moderate`` adds well-known key formats
+(detect-secrets style patterns); ``strict`` adds e-mail addresses and card-like
+numbers. Matching is unaffected: fingerprints are taken before redaction and never
+include headers or credential query parameters.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from typing import Iterable, Mapping
+
+from ._config import RedactionLevel
+
+__all__ = ["MASK", "Redactor", "is_secret_header"]
+
+MASK = "[REDACTED]"
+_MASK_B = MASK.encode()
+
+# Names, not substrings like "token": "anthropic-ratelimit-tokens-reset" is no secret.
+_SECRET_HEADER = re.compile(
+    r"^(?:proxy-)?authorization$|^(?:set-)?cookie$|^x-(?:auth|access|csrf|amz-security|goog-iap)-token$"
+    r"|api[-_]?key|secret|password|credential|^x-amz-signature$",
+    re.I,
+)
+_SECRET_ENV = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH", re.I)
+_MIN_SECRET_LEN = 8
+
+_PATTERNS = (
+    rb"sk-(?:ant-|proj-|svcacct-)?[A-Za-z0-9_\-]{16,}",  # OpenAI / Anthropic
+    rb"(?:AKIA|ASIA)[0-9A-Z]{16}",  # AWS access key id
+    rb"gh[pousr]_[A-Za-z0-9]{30,}",  # GitHub
+    rb"github_pat_[A-Za-z0-9_]{30,}",
+    rb"xox[abposr]-[A-Za-z0-9-]{10,}",  # Slack
+    rb"AIza[0-9A-Za-z_\-]{35}",  # Google
+    rb"hf_[A-Za-z0-9]{30,}",  # Hugging Face
+    rb"(?i:bearer)\s+[A-Za-z0-9._~+/=\-]{16,}",
+    rb"eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}",  # JWT
+    rb"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----",
+)
+_STRICT_PATTERNS = (
+    rb"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}",  # e-mail
+    rb"\b(?:\d[ -]?){13,19}\b",  # card-like numbers
+)
+
+
+def is_secret_header(name: str) -> bool:
+    return bool(_SECRET_HEADER.search(name))
+
+
+def _header_secret(value: str) -> str:
+    # "Bearer sk-..." -> "sk-..."; a bare key stays as it is.
+    parts = value.split(None, 1)
+    return parts[1] if len(parts) == 2 and parts[0].lower() in ("bearer", "basic", "token") else value
+
+
+class Redactor:
+    """Scrubs bytes and text; learns credential values as it sees them (thread-safe)."""
+
+    def __init__(self, level: RedactionLevel = RedactionLevel.MODERATE, *, patterns: bool = True,
+                 environ: Mapping[str, str] | None = None) -> None:
+        self.level = RedactionLevel(level)
+        self._lock = threading.Lock()
+        self._known: set[bytes] = set()
+        sources = list(_PATTERNS) if patterns and self.level != RedactionLevel.MINIMAL else []
+        if patterns and self.level == RedactionLevel.STRICT:
+            sources += _STRICT_PATTERNS
+        self._patterns = [re.compile(p) for p in sources]
+        self._known_re: re.Pattern[bytes] | None = None
+        env = os.environ if environ is None else environ
+        self.learn(v for k, v in env.items() if _SECRET_ENV.search(k))
+
+    def learn(self, values: Iterable[str]) -> None:
+        added = False
+        with self._lock:
+            for value in values:
+                value = (value or "").strip()
+                if len(value) >= _MIN_SECRET_LEN:
+                    raw = value.encode()
+                    if raw not in self._known:
+                        self._known.add(raw)
+                        added = True
+            if added:
+                # Longest first, so a key that contains another is masked whole.
+                alternatives = sorted(self._known, key=len, reverse=True)
+                self._known_re = re.compile(b"|".join(re.escape(v) for v in alternatives))
+
+    def headers(self, headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+        """Mask credential headers (and remember their values for `scrub`)."""
+        out, learned = [], []
+        for name, value in headers:
+            if is_secret_header(name):
+                learned.append(_header_secret(value))
+                learned.append(value)
+                out.append((name, MASK))
+            else:
+                out.append((name, value))
+        if learned:
+            self.learn(learned)
+        return out
+
+    def scrub(self, data: bytes) -> bytes:
+        known = self._known_re
+        if known is not None:
+            data = known.sub(_MASK_B, data)
+        for pattern in self._patterns:
+            data = pattern.sub(_MASK_B, data)
+        return data
+
+    def scrub_text(self, text: str) -> str:
+        return self.scrub(text.encode()).decode("utf-8", "replace")
+
+    def leaks(self, data: bytes) -> bool:
+        """True when a known credential is still in ``data`` (e.g. split across chunks)."""
+        known = self._known_re
+        return bool(known is not None and known.search(data))

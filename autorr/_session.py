@@ -1,0 +1,83 @@
+"""Which recorder or player a patched call talks to, read at call time.
+
+A `ContextVar` lets several agents in one process (threads, asyncio tasks) each use
+their own `Recorder`/`Player`; where none is set for the current context, the
+process-wide default (the one the start-up hook or `start_recording()` made) is used.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, Union
+
+if TYPE_CHECKING:
+    from ._events import CallRequest, Event, Kind
+    from ._recorder import CallHandle
+
+__all__ = [
+    "SUSPENDED", "Decision", "Record", "Serve", "Session", "activate", "active", "deactivate", "get_default",
+    "set_default", "suspend",
+]
+
+
+@dataclass(slots=True)
+class Serve:
+    """Replay: answer with this recorded event."""
+
+    event: "Event"
+    timing_preserve: bool = False
+
+
+@dataclass(slots=True)
+class Record:
+    """Go live and record through this handle."""
+
+    handle: "CallHandle"
+
+
+Decision = Union[Serve, Record, None]  # None: go live, record nothing
+
+
+class Session(Protocol):
+    def decide(self, kind: "Kind", fingerprint: str, request: "CallRequest") -> Decision: ...
+
+
+_current: contextvars.ContextVar[Any] = contextvars.ContextVar("autorr_session", default=None)
+_default: Any = None
+
+
+def active() -> Session | None:
+    session = _current.get()
+    return session if session is not None else _default
+
+
+def activate(session: Session) -> contextvars.Token:
+    return _current.set(session)
+
+
+def deactivate(token: contextvars.Token) -> None:
+    _current.reset(token)
+
+
+def set_default(session: Session | None) -> None:
+    global _default
+    _default = session
+
+
+def get_default() -> Session | None:
+    return _default
+
+
+class _Suspended:
+    """Marks autorr's own work (provenance, writer): nothing in it is recorded."""
+
+    def decide(self, kind: Any, fingerprint: str, request: Any) -> Decision:
+        return None
+
+
+SUSPENDED = _Suspended()
+
+
+def suspend() -> contextvars.Token:
+    return _current.set(SUSPENDED)

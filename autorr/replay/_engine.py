@@ -1,0 +1,279 @@
+"""`Player`: serves recorded answers by (kind, fingerprint, occurrence), in O(1).
+
+strict: a call with no recorded answer raises `StrictReplayMismatch`;
+warn:   the mismatch is logged and the nearest recorded answer is served;
+hybrid: the call goes live and is recorded into a child recording that names
+        its parent; later lookups try the child first, then the parent.
+Strict and warn never open a network connection.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+from .. import _session
+from .._config import Config, ReplayMode, Timing, load_config
+from .._errors import NotActive, StrictReplayMismatch
+from .._events import CallRequest, Kind
+from ._matchers import closeness, explain
+
+__all__ = ["Player", "category_of"]
+
+log = logging.getLogger("autorr")
+
+_LLM_PATHS = ("/chat/completions", "/completions", "/responses", "/messages", "/embeddings",
+              ":generateContent", ":streamGenerateContent", "/v1/complete")
+
+
+def category_of(kind: Kind, request: CallRequest) -> str:
+    """The override category of a call (`set_replay_overrides()` keys)."""
+    if kind is Kind.HTTP:
+        return "llm_calls" if request.path.endswith(_LLM_PATHS) else "http"
+    return {Kind.SUBPROCESS: "subprocess", Kind.FILE: "files"}.get(kind, "tool_calls")
+
+
+def _live_view(request: CallRequest) -> dict[str, Any]:
+    return {"method": request.method, "host": request.host, "path": request.path, "query": request.query,
+            "json": request.json, "body": None if request.json is not None else request.body}
+
+
+class Player:
+    """Replays one recording (and its parents); each instance has its own counters."""
+
+    fail_open = False  # an autorr failure during replay must not reach the network
+
+    def __init__(self, recording: str | Path | None = None, *, mode: ReplayMode | str | None = None,
+                 timing: Timing | str | None = None, directory: str | Path | None = None,
+                 config: Config | None = None) -> None:
+        self.config = config or load_config()
+        self.directory = Path(directory) if directory is not None else self.config.output_dir
+        self.mode = ReplayMode(mode or self.config.replay_mode)
+        self.timing = Timing(timing or self.config.timing)
+        self.overrides: dict[str, dict[str, Any]] = dict(self.config.overrides)
+        self._recording = recording if recording is not None else self.config.recording
+        self._chain: list[tuple[Any, dict]] = []  # (Reader, index), child first
+        self._lock = threading.Lock()
+        self._next: dict[tuple[str, str], int] = {}
+        self._stats: dict[str, Any] = {}
+        self._mismatches: list[dict[str, Any]] = []
+        self._child: Any = None
+        self.active = False
+        self._reset_stats()
+
+    # -- loading --------------------------------------------------------------------
+    @property
+    def path(self) -> Path | None:
+        return self._chain[0][0].path if self._chain else None
+
+    @property
+    def recording_id(self) -> str | None:
+        return self._chain[0][0].id if self._chain else None
+
+    def load(self, id_or_path: str | Path | None = None) -> bool:
+        from ..store import Reader, resolve
+
+        self.close()
+        target = resolve(id_or_path if id_or_path is not None else self._recording, self.directory)
+        seen: set[Path] = set()
+        while target is not None and target.resolve() not in seen:
+            seen.add(target.resolve())
+            reader = Reader(target)
+            self._chain.append((reader, reader.index()))
+            parent = reader.meta().get("parent") or {}
+            target = self._parent_path(parent, target)
+        return True
+
+    def _parent_path(self, parent: dict[str, Any], child: Path) -> Path | None:
+        from ..store import resolve
+
+        for ref in (parent.get("path"), parent.get("recording_id")):
+            if ref:
+                try:
+                    return resolve(ref, child.parent)
+                except Exception:
+                    continue
+        if parent:
+            log.warning("autorr: parent recording %s of %s is missing", parent.get("recording_id"), child)
+        return None
+
+    def close(self) -> None:
+        for reader, _ in self._chain:
+            reader.close()
+        self._chain = []
+
+    # -- lifecycle ------------------------------------------------------------------
+    def start(self, mode: ReplayMode | str | None = None) -> str:
+        if mode is not None:
+            self.set_mode(mode)
+        if not self._chain:
+            self.load()
+        with self._lock:
+            self._next.clear()
+            self._mismatches.clear()
+            self._reset_stats()
+        self.active = True
+        return self.recording_id or ""
+
+    def stop(self) -> dict[str, Any]:
+        self.active = False
+        child = self._child
+        if child is not None and child.active:
+            child.stop()
+        if _session.get_default() is self:
+            _session.set_default(None)
+        return self.statistics()
+
+    def set_mode(self, mode: ReplayMode | str) -> None:
+        self.mode = ReplayMode(str(getattr(mode, "value", mode)).lower())
+
+    def __enter__(self) -> "Player":
+        self.start()
+        self._token = _session.activate(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _session.deactivate(self._token)
+        self.stop()
+
+    @property
+    def child(self) -> Any:
+        """The recording that hybrid / live calls went into (None until the first)."""
+        return self._child
+
+    # -- the hot path ---------------------------------------------------------------
+    def decide(self, kind: Kind, fingerprint: str, request: CallRequest) -> _session.Decision:
+        if not self.active:
+            return None
+        key = (kind.value, fingerprint)
+        with self._lock:
+            occurrence = self._next.get(key, 0)
+            self._next[key] = occurrence + 1
+            self._stats["total"] += 1
+        category = category_of(kind, request)
+        if self.overrides.get(category, {}).get("live_mode"):
+            return self._go_live(kind, fingerprint, request, occurrence, category, "override")
+        for reader, index in self._chain:
+            event_id = index.get(key, {}).get(occurrence)
+            if event_id is not None:
+                self._count("matched", category)
+                return _session.Serve(reader.event(event_id), self.timing is Timing.PRESERVE)
+        return self._miss(kind, fingerprint, request, occurrence, category)
+
+    def _go_live(self, kind: Kind, fingerprint: str, request: CallRequest, occurrence: int, category: str,
+                 reason: str) -> _session.Decision:
+        self._count("live", category)
+        return _session.Record(self._child_recorder(reason).begin(kind, fingerprint, request, occurrence))
+
+    def _child_recorder(self, reason: str) -> Any:
+        with self._lock:
+            if self._child is None:
+                from .._recorder import Recorder, new_recording_id
+
+                parent = {"recording_id": self.recording_id, "path": str(self.path), "reason": reason}
+                self._child = Recorder(f"{self.recording_id}.{reason}-{new_recording_id()}",
+                                       directory=self.path.parent if self.path else self.directory,
+                                       config=self.config, parent=parent)
+                self._child.start()
+            return self._child
+
+    def _miss(self, kind: Kind, fingerprint: str, request: CallRequest, occurrence: int,
+              category: str) -> _session.Decision:
+        details, nearest = self._explain(kind, fingerprint, request, occurrence)
+        if self.mode is ReplayMode.HYBRID:
+            details["action"] = "live"
+            self._record_mismatch(details, category)
+            log.info("autorr: hybrid replay: %s goes live (%s)", request.summary, "; ".join(details["diff"]))
+            return self._go_live(kind, fingerprint, request, occurrence, category, "hybrid")
+        message = self._message(details)
+        if self.mode is ReplayMode.WARN and nearest is not None:
+            details["action"] = "served_nearest"
+            self._record_mismatch(details, category)
+            log.warning("%s\n  warn mode: serving the nearest recorded answer", message)
+            reader, event_id = nearest
+            return _session.Serve(reader.event(event_id), self.timing is Timing.PRESERVE)
+        details["action"] = "raised"
+        self._record_mismatch(details, category)
+        # SDK retry loops and `except Exception` in agent frameworks must not hide this.
+        raise StrictReplayMismatch(message, details)
+
+    def _explain(self, kind: Kind, fingerprint: str, request: CallRequest,
+                 occurrence: int) -> tuple[dict[str, Any], tuple[Any, int] | None]:
+        live = _live_view(request)
+        details: dict[str, Any] = {
+            "type": "no_match", "kind": kind.value, "call": request.summary, "actual": request.summary,
+            "fingerprint": fingerprint, "occurrence": occurrence, "expected": None, "diff": [],
+            "recording_id": self.recording_id, "recording": str(self.path),
+        }
+        same = [(r, idx.get((kind.value, fingerprint), {})) for r, idx in self._chain]
+        recorded_times = max((len(occ) for _, occ in same), default=0)
+        if recorded_times:
+            details["type"] = "exhausted"
+            details["diff"] = [f"this request was recorded {recorded_times} time(s); this is call "
+                               f"#{occurrence + 1} of it"]
+            reader, occ_map = next((r, o) for r, o in same if o)
+            last = max(occ_map)
+            details["expected"] = f"{request.summary} (occurrence {last})"
+            return details, (reader, occ_map[last])
+        best: tuple[Any, ...] | None = None
+        for reader, _ in self._chain:
+            for event in reader.events(kind=kind.value):
+                recorded = reader.request(event)
+                score = closeness(recorded, live)
+                if best is None or score < best[0]:
+                    best = (score, reader, event, recorded)
+        if best is None:
+            details["diff"] = [f"the recording has no {kind.value} calls at all"]
+            return details, None
+        _, reader, event, recorded = best
+        details["expected"] = f"{event.summary} (occurrence {event.occurrence}, event {event.id})"
+        details["diff"] = explain(recorded, live) or ["requests differ only in bytes autorr does not compare"]
+        return details, (reader, event.id)
+
+    @staticmethod
+    def _message(details: dict[str, Any]) -> str:
+        lines = [f"autorr: replay has no recorded answer for {details['call']} "
+                 f"(call #{details['occurrence'] + 1} with this request)"]
+        if details["expected"]:
+            lines.append(f"  nearest recorded: {details['expected']}")
+        lines += [f"  differs: {line}" for line in details["diff"]]
+        lines.append(f"  recording: {details['recording']}  (re-record, or set AUTORR_REPLAY_MODE=warn or hybrid)")
+        return "\n".join(lines)
+
+    # -- statistics -----------------------------------------------------------------
+    def _reset_stats(self) -> None:
+        self._stats = {"total": 0, "matched": 0, "mismatched": 0, "live": 0, "by_category": {}}
+
+    def _count(self, what: str, category: str) -> None:
+        with self._lock:
+            self._stats[what] += 1
+            per = self._stats["by_category"].setdefault(category, {"matched": 0, "mismatched": 0, "live": 0})
+            per[what] += 1
+
+    def _record_mismatch(self, details: dict[str, Any], category: str) -> None:
+        self._count("mismatched", category)
+        with self._lock:
+            self._mismatches.append(details)
+
+    def statistics(self) -> dict[str, Any]:
+        with self._lock:
+            stats = {k: (dict(v) if isinstance(v, dict) else v) for k, v in self._stats.items()}
+            stats["by_category"] = {k: dict(v) for k, v in self._stats["by_category"].items()}
+        total = stats["total"]
+        stats["mismatch_count"] = stats["mismatched"]
+        stats["success_rate"] = (stats["matched"] / total) if total else 1.0
+        stats["mode"] = self.mode.value
+        stats["recording_id"] = self.recording_id
+        stats["child_recording_id"] = self._child.id if self._child is not None else None
+        return stats
+
+    def mismatches(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(m) for m in self._mismatches]
+
+    def require_active(self) -> None:
+        if not self.active:
+            raise NotActive("no replay is running; call start_replay() or use replaying()")
+

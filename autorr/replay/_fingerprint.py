@@ -1,0 +1,83 @@
+"""Request fingerprints: a hash of the canonical request (DESIGN.md §6).
+
+Method, host, path, sorted query and the canonical JSON body go in; headers never do
+(auth, ``x-stainless-*``, idempotency keys, trace ids and user agents change from
+run to run), nor do query parameters that carry credentials.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .._events import CallRequest
+
+__all__ = ["SECRET_QUERY_PARAMS", "canonical_json", "fingerprint", "parse_body", "request_fingerprint"]
+
+# Query parameters that carry credentials (Gemini's ?key=, presigned URLs...).
+SECRET_QUERY_PARAMS = frozenset(
+    {
+        "key", "api_key", "apikey", "api-key", "access_token", "token", "auth", "sig",
+        "signature", "x-amz-signature", "x-amz-credential", "x-amz-security-token",
+        "x-goog-signature", "x-goog-credential", "code", "client_secret", "password",
+    }
+)
+
+_BOUNDARY = re.compile(rb"boundary=\"?([^\";,\s]+)")
+
+try:  # orjson is ~10x faster on large growing histories; stdlib json is the fallback
+    import orjson as _orjson
+
+    def canonical_json(value: Any) -> bytes:
+        return _orjson.dumps(value, option=_orjson.OPT_SORT_KEYS)
+
+    _loads = _orjson.loads
+except ImportError:  # pragma: no cover - depends on the environment
+    def canonical_json(value: Any) -> bytes:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+    _loads = json.loads
+
+
+def parse_body(body: bytes, content_type: str) -> Any:
+    """The body as JSON, or None when it is not JSON."""
+    if not body or body[:1] not in b"{[" or "json" not in content_type and content_type:
+        return None
+    try:
+        return _loads(body)
+    except ValueError:
+        return None
+
+
+def _canonical_bytes(body: bytes, content_type: str) -> bytes:
+    # Multipart boundaries are random per request; replace them with a constant.
+    if content_type.startswith("multipart/"):
+        found = _BOUNDARY.search(content_type.encode())
+        if found:
+            return body.replace(found.group(1), b"autorr-boundary")
+    return body
+
+
+def fingerprint(method: str, host: str, path: str, query: list[tuple[str, str]], body: bytes,
+                parsed: Any, content_type: str) -> str:
+    h = hashlib.blake2b(digest_size=12)
+    h.update(method.upper().encode())
+    h.update(b"\0")
+    h.update(host.lower().encode())
+    h.update(b"\0")
+    h.update(path.encode())
+    h.update(b"\0")
+    for name, value in sorted(query):
+        if name.lower() not in SECRET_QUERY_PARAMS:
+            h.update(f"{name}={value}&".encode())
+    h.update(b"\0")
+    h.update(canonical_json(parsed) if parsed is not None else _canonical_bytes(body, content_type))
+    return h.hexdigest()
+
+
+def request_fingerprint(request: "CallRequest") -> str:
+    return fingerprint(request.method, request.host, request.path, request.query, request.body, request.json,
+                       request.content_type)

@@ -1,0 +1,93 @@
+"""Why a live call does not match a recorded one: tiny named matchers + a JSON diff.
+
+Only run on a miss: the hot path matches by fingerprint alone.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterator
+
+__all__ = ["MATCHERS", "closeness", "explain", "json_diff"]
+
+MAX_DIFFS = 8
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def json_diff(recorded: Any, live: Any, path: str = "$") -> Iterator[str]:
+    """Yield one line per JSON path whose value differs."""
+    if isinstance(recorded, dict) and isinstance(live, dict):
+        for key in sorted(set(recorded) | set(live), key=str):
+            sub = f"{path}.{key}"
+            if key not in live:
+                yield f"{sub}: only in recording ({_short(recorded[key])})"
+            elif key not in recorded:
+                yield f"{sub}: only in this call ({_short(live[key])})"
+            else:
+                yield from json_diff(recorded[key], live[key], sub)
+    elif isinstance(recorded, list) and isinstance(live, list):
+        for i, (a, b) in enumerate(zip(recorded, live)):
+            yield from json_diff(a, b, f"{path}[{i}]")
+        if len(recorded) != len(live):
+            yield f"{path}: {len(recorded)} items recorded, {len(live)} in this call"
+    elif recorded != live or type(recorded) is not type(live):
+        yield f"{path}: recorded {_short(recorded)}, now {_short(live)}"
+
+
+def same_method(recorded: dict[str, Any], live: dict[str, Any]) -> str | None:
+    if recorded.get("method") != live.get("method"):
+        return f"method: recorded {recorded.get('method')}, now {live.get('method')}"
+    return None
+
+
+def same_host(recorded: dict[str, Any], live: dict[str, Any]) -> str | None:
+    if (recorded.get("host") or "").lower() != (live.get("host") or "").lower():
+        return f"host: recorded {recorded.get('host')}, now {live.get('host')}"
+    return None
+
+
+def same_path(recorded: dict[str, Any], live: dict[str, Any]) -> str | None:
+    if recorded.get("path") != live.get("path"):
+        return f"path: recorded {recorded.get('path')}, now {live.get('path')}"
+    return None
+
+
+def same_query(recorded: dict[str, Any], live: dict[str, Any]) -> str | None:
+    a = sorted(map(tuple, recorded.get("query") or []))
+    b = sorted(map(tuple, live.get("query") or []))
+    if a != b:
+        return f"query: recorded {_short(a)}, now {_short(b)}"
+    return None
+
+
+def same_body(recorded: dict[str, Any], live: dict[str, Any]) -> str | None:
+    a, b = recorded.get("json"), live.get("json")
+    if a is not None or b is not None:
+        diffs = list(json_diff(a, b))
+        if diffs:
+            extra = f" (+{len(diffs) - MAX_DIFFS} more)" if len(diffs) > MAX_DIFFS else ""
+            return "body: " + "; ".join(diffs[:MAX_DIFFS]) + extra
+        return None
+    if recorded.get("body") != live.get("body"):
+        return "body: raw bytes differ"
+    return None
+
+
+MATCHERS: tuple[Callable[[dict[str, Any], dict[str, Any]], str | None], ...] = (
+    same_method, same_host, same_path, same_query, same_body,
+)
+
+
+def explain(recorded: dict[str, Any], live: dict[str, Any]) -> list[str]:
+    """The reasons, one per matcher that says no."""
+    return [reason for matcher in MATCHERS if (reason := matcher(recorded, live))]
+
+
+def closeness(recorded: dict[str, Any], live: dict[str, Any]) -> tuple[int, int]:
+    """Sort key for the nearest candidate: fewer failing matchers, then fewer JSON diffs."""
+    structural = sum(1 for m in MATCHERS[:4] if m(recorded, live))
+    body = len(list(json_diff(recorded.get("json"), live.get("json")))) if structural == 0 else 1_000
+    return structural, body

@@ -1,0 +1,151 @@
+"""Reading recordings: resolve an id or path, list events, load payloads."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any, Iterator
+
+import orjson
+
+from .._errors import RecordingNotFound
+from .._events import Event
+from ._codec import REF, decode_blob, join_json
+from ._schema import connect
+
+__all__ = ["SUFFIX", "Reader", "list_recordings", "resolve"]
+
+SUFFIX = ".db"
+
+
+def list_recordings(directory: Path) -> list[Path]:
+    """Recording files in ``directory``, oldest first."""
+    if not directory.is_dir():
+        return []
+    files = [p for p in directory.glob(f"*{SUFFIX}") if p.is_file()]
+    return sorted(files, key=lambda p: (p.stat().st_mtime_ns, p.name))
+
+
+def resolve(id_or_path: str | Path | None, directory: Path) -> Path:
+    """The file of a recording given its id, its file name or path (None: the latest)."""
+    if id_or_path is None or str(id_or_path) == "latest":
+        found = list_recordings(directory)
+        if not found:
+            raise RecordingNotFound(f"no recordings in {directory}; record one first (AUTORR_MODE=record)")
+        return found[-1]
+    text = str(id_or_path)
+    for candidate in (Path(text), directory / text, directory / f"{text}{SUFFIX}"):
+        if candidate.is_file():
+            return candidate
+    known = ", ".join(p.stem for p in list_recordings(directory)[-5:]) or "none"
+    raise RecordingNotFound(f"recording {text!r} not found in {directory} (latest: {known})")
+
+
+def _loads(text: str | None) -> Any:
+    return None if text is None else orjson.loads(text)
+
+
+class Reader:
+    """Read access to one recording file; safe to share between threads."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._conn = connect(self.path)
+        self._conn.execute("PRAGMA query_only = ON")
+        self._lock = threading.Lock()
+        self._blob_cache: dict[str, bytes] = {}
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> "Reader":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _query(self, sql: str, args: tuple = ()) -> list[sqlite3.Row | tuple]:
+        with self._lock:
+            return self._conn.execute(sql, args).fetchall()
+
+    def meta(self) -> dict[str, Any]:
+        return {k: orjson.loads(v) for k, v in self._query("SELECT key, value FROM meta")}
+
+    @property
+    def id(self) -> str:
+        return self.meta().get("recording_id") or self.path.stem
+
+    def blob(self, digest: str) -> bytes:
+        cached = self._blob_cache.get(digest)
+        if cached is not None:
+            return cached
+        rows = self._query("SELECT codec, data FROM blobs WHERE hash = ?", (digest,))
+        if not rows:
+            raise KeyError(f"blob {digest} missing from {self.path}")
+        data = decode_blob(rows[0][0], rows[0][1])
+        if len(data) < 64_000:  # messages of a growing history are fetched again and again
+            self._blob_cache[digest] = data
+        return data
+
+    def index(self) -> dict[tuple[str, str], dict[int, int]]:
+        """(kind, fingerprint) -> {occurrence: event id}: the O(1) replay lookup."""
+        out: dict[tuple[str, str], dict[int, int]] = {}
+        for kind, fp, occurrence, event_id in self._query(
+            "SELECT kind, fingerprint, occurrence, id FROM events ORDER BY id"
+        ):
+            out.setdefault((kind, fp), {}).setdefault(occurrence, event_id)
+        return out
+
+    def count(self) -> tuple[int, int]:
+        """(events, chunks)"""
+        rows = self._query("SELECT count(*), coalesce(sum(json_array_length(chunks)), 0) FROM events")
+        return rows[0][0], rows[0][1]
+
+    _COLUMNS = ("id, seq, kind, fingerprint, occurrence, started_at, duration_us, status, request, response, body,"
+                " chunks, error, meta, labels, pid")
+
+    def event(self, event_id: int, *, with_body: bool = True) -> Event:
+        rows = self._query(f"SELECT {self._COLUMNS} FROM events WHERE id = ?", (event_id,))
+        if not rows:
+            raise KeyError(event_id)
+        return self._event(rows[0], with_body)
+
+    def events(self, *, with_body: bool = False, kind: str | None = None) -> Iterator[Event]:
+        sql = f"SELECT {self._COLUMNS} FROM events"
+        args: tuple = ()
+        if kind:
+            sql += " WHERE kind = ?"
+            args = (kind,)
+        for row in self._query(sql + " ORDER BY started_at, id", args):
+            yield self._event(row, with_body)
+
+    def request(self, event: Event) -> dict[str, Any]:
+        """The recorded request with its JSON body put back together."""
+        req = dict(event.request) if isinstance(event.request, dict) else {}
+        if "json" in req:
+            req["json"] = join_json(req["json"], self.blob)
+        body = req.get("body")
+        if isinstance(body, dict) and REF in body:
+            req["body"] = self.blob(body[REF])
+        return req
+
+    def checkpoints(self) -> list[dict[str, Any]]:
+        rows = self._query(
+            "SELECT name, seq, events_before, created_at, state, pid FROM checkpoints ORDER BY id"
+        )
+        return [
+            {"name": n, "seq": s, "events_before": e, "created_at": c, "state": _loads(st), "pid": p}
+            for n, s, e, c, st, p in rows
+        ]
+
+    def _event(self, row: tuple, with_body: bool) -> Event:
+        (event_id, seq, kind, fp, occ, started, dur, status, request, response, body, chunks, error, meta,
+         labels, pid) = row
+        return Event(
+            id=event_id, seq=seq, kind=kind, fingerprint=fp, occurrence=occ, started_at=started,
+            duration_us=dur, status=status, request=orjson.loads(request), response=_loads(response),
+            body=self.blob(body) if (with_body and body) else None,
+            chunks=[tuple(c) for c in orjson.loads(chunks)] if chunks else None,
+            error=_loads(error), meta=_loads(meta) or {}, labels=_loads(labels) or {}, pid=pid,
+        )

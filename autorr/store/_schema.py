@@ -1,0 +1,97 @@
+"""The SQLite layout of a recording, and the one place that opens its files.
+
+One recording = one SQLite file in WAL mode: portable, readable by ``sqlite3`` and
+``sqlite-utils``. Several processes (an agent and its subprocesses) may write it at
+once; WAL plus a busy timeout serialises their short transactions.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from .._errors import RecordingCorrupt
+
+__all__ = ["SCHEMA_VERSION", "connect"]
+
+SCHEMA_VERSION = 1
+
+# Migrations by target version; a file at version N gets N+1.. applied in order.
+_MIGRATIONS: dict[int, str] = {
+    1: """
+    CREATE TABLE IF NOT EXISTS meta (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL              -- JSON
+    );
+    -- Content-addressed payloads: a message re-sent in every turn is stored once.
+    CREATE TABLE IF NOT EXISTS blobs (
+        hash TEXT PRIMARY KEY,           -- blake2b-128 of the raw bytes
+        codec INTEGER NOT NULL,          -- 0 raw, 1 zstd
+        size INTEGER NOT NULL,           -- raw size
+        data BLOB NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS events (
+        id INTEGER PRIMARY KEY,          -- completion order
+        seq INTEGER NOT NULL,            -- start order within its process
+        kind TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        occurrence INTEGER NOT NULL,
+        started_at REAL NOT NULL,        -- unix seconds
+        duration_us INTEGER NOT NULL,
+        status TEXT NOT NULL,            -- ok | error | incomplete
+        summary TEXT NOT NULL,           -- "POST api.openai.com/v1/chat/completions"
+        request TEXT NOT NULL,           -- JSON, where {"$ref": hash} points into blobs
+        response TEXT,                   -- JSON: status, headers, streamed, ttfb_us...
+        body TEXT,                       -- blob hash of the response body
+        chunks TEXT,                     -- JSON [[size, offset_us], ...] for streams
+        error TEXT,                      -- JSON: type, message
+        meta TEXT,                       -- JSON: provider, model, usage...
+        labels TEXT,                     -- JSON: session/task/agent ids
+        pid INTEGER NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS events_match ON events (kind, fingerprint, occurrence);
+    CREATE TABLE IF NOT EXISTS checkpoints (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        seq INTEGER NOT NULL,            -- calls started before it
+        events_before INTEGER NOT NULL,  -- events stored before it
+        created_at REAL NOT NULL,
+        state TEXT,                      -- JSON
+        pid INTEGER NOT NULL
+    );
+    """,
+}
+
+
+def connect(path: Path, *, create: bool = False) -> sqlite3.Connection:
+    """Open (and with ``create``, initialise or migrate) a recording file."""
+    if not create and not path.is_file():
+        raise RecordingCorrupt(f"{path}: no such recording file")
+    conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False, isolation_level=None)
+    try:
+        conn.execute("PRAGMA busy_timeout = 30000")
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if create:
+            conn.execute("PRAGMA journal_mode = WAL")
+            # NORMAL in WAL mode survives a killed process (not a power cut) and is fast.
+            conn.execute("PRAGMA synchronous = NORMAL")
+            if version < SCHEMA_VERSION:
+                conn.execute("BEGIN IMMEDIATE")
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+                for target in range(version + 1, SCHEMA_VERSION + 1):
+                    for statement in _MIGRATIONS[target].split(";"):
+                        if statement.strip():
+                            conn.execute(statement)
+                    conn.execute(f"PRAGMA user_version = {target}")
+                conn.execute("COMMIT")
+        elif version == 0:
+            raise RecordingCorrupt(f"{path}: not an autorr recording (no schema)")
+        if version > SCHEMA_VERSION:
+            raise RecordingCorrupt(f"{path}: written by a newer autorr (schema {version} > {SCHEMA_VERSION})")
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise RecordingCorrupt(f"{path}: not an autorr recording ({exc})") from None
+    except BaseException:
+        conn.close()
+        raise
+    return conn

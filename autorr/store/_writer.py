@@ -1,0 +1,239 @@
+"""Background writer: the agent's thread only queues; this thread encodes and commits.
+
+Each wake-up drains what is queued into one transaction, so a quiet recording
+commits every event at once and a busy one batches; nothing waits longer than
+`FLUSH_INTERVAL` on disk. A process killed with SIGKILL keeps every committed event.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import orjson
+
+from .._events import CallRequest, Event
+from .._redact import MASK, Redactor
+from ..replay._fingerprint import SECRET_QUERY_PARAMS
+from ._codec import BlobSink, split_json
+from ._schema import connect
+
+__all__ = ["Checkpoint", "Writer"]
+
+log = logging.getLogger("autorr")
+
+FLUSH_INTERVAL = 0.2  # seconds: the longest a returned call waits to be durable
+MAX_BATCH = 512
+
+
+@dataclass
+class Checkpoint:
+    name: str
+    seq: int
+    created_at: float
+    state: Any = None
+    pid: int = field(default_factory=os.getpid)
+
+
+@dataclass
+class _Meta:
+    values: dict[str, Any]
+
+
+@dataclass
+class _Barrier:
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+_STOP = object()
+
+
+class Writer:
+    def __init__(self, path: Path, *, redactor: Redactor, compression: bool = True, max_queue: int = 10_000,
+                 on_error: Callable[[BaseException], None] | None = None) -> None:
+        self.path = path
+        self.redactor = redactor
+        self.compression = compression
+        self.on_error = on_error
+        self.events_written = 0
+        self.chunks_written = 0
+        self.raw_bytes = 0
+        self.stored_bytes = 0
+        self.failed: BaseException | None = None
+        self._queue: queue.Queue[Any] = queue.Queue(max_queue)
+        self._known: set[str] = set()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn = connect(path, create=True)
+        self._known.update(r[0] for r in self._conn.execute("SELECT hash FROM blobs"))
+        self._thread = threading.Thread(target=self._run, name="autorr-writer", daemon=True)
+        self._thread.start()
+
+    # -- producer side (the agent's threads) ---------------------------------------
+    def put(self, item: Event | Checkpoint) -> None:
+        # Blocking when full (rather than dropping) keeps every event; the queue only
+        # fills if the disk is far slower than the agent's calls.
+        self._queue.put(item)
+
+    def set_meta(self, **values: Any) -> None:
+        self._queue.put(_Meta(values))
+
+    def flush(self, timeout: float | None = 10.0) -> bool:
+        if not self._thread.is_alive():
+            return False
+        barrier = _Barrier()
+        self._queue.put(barrier)
+        return barrier.done.wait(timeout)
+
+    def close(self, timeout: float | None = 30.0) -> None:
+        if self._thread.is_alive():
+            self._queue.put(_STOP)
+            self._thread.join(timeout)
+        try:
+            self._conn.close()
+        except Exception:  # pragma: no cover - closing twice or a dead handle
+            pass
+
+    # -- consumer side (the writer thread) -----------------------------------------
+    def _run(self) -> None:
+        stop = False
+        while not stop:
+            batch = [self._queue.get()]
+            while len(batch) < MAX_BATCH:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            barriers = [b for b in batch if isinstance(b, _Barrier)]
+            stop = any(b is _STOP for b in batch)
+            work = [b for b in batch if not isinstance(b, _Barrier) and b is not _STOP]
+            if work:
+                self._write(work)
+            for barrier in barriers:
+                barrier.done.set()
+            if not stop and not barriers:
+                # Lets more events pile into the next transaction under load,
+                # while staying well inside the durability bound.
+                time.sleep(min(0.01, FLUSH_INTERVAL))
+
+    def _write(self, items: list[Any]) -> None:
+        for attempt in range(3):
+            try:
+                self._write_once(items)
+                return
+            except Exception as exc:  # disk full, locked for too long, a bug: never kill the host
+                if attempt == 2:
+                    self.failed = exc
+                    log.error("autorr: could not write %d item(s) to %s: %s", len(items), self.path, exc)
+                    if self.on_error:
+                        self.on_error(exc)
+                else:
+                    time.sleep(0.05 * (attempt + 1))
+
+    def _write_once(self, items: list[Any]) -> None:
+        known_before = set(self._known)
+        sink = BlobSink(self._known, self.compression, self.redactor.scrub)
+        rows, checkpoints, metas = [], [], {}
+        try:
+            for item in items:
+                if isinstance(item, Event):
+                    rows.append(self._event_row(item, sink))
+                elif isinstance(item, Checkpoint):
+                    checkpoints.append(item)
+                elif isinstance(item, _Meta):
+                    metas.update(item.values)
+            conn = self._conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.executemany("INSERT OR IGNORE INTO blobs (hash, codec, size, data) VALUES (?,?,?,?)", sink.rows)
+                for cp in checkpoints:
+                    (count,) = conn.execute("SELECT count(*) FROM events").fetchone()
+                    conn.execute(
+                        "INSERT INTO checkpoints (name, seq, events_before, created_at, state, pid) VALUES (?,?,?,?,?,?)",
+                        (cp.name, cp.seq, count + len(rows), cp.created_at,
+                         None if cp.state is None else self._json(cp.state), cp.pid),
+                    )
+                conn.executemany(
+                    "INSERT INTO events (seq, kind, fingerprint, occurrence, started_at, duration_us, status, summary,"
+                    " request, response, body, chunks, error, meta, labels, pid) VALUES"
+                    " (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    rows,
+                )
+                conn.executemany(
+                    "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                    [(k, self._json(v)) for k, v in metas.items()],
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        except BaseException:
+            self._known.intersection_update(known_before)  # those blobs never landed
+            raise
+        self.events_written += len(rows)
+        self.raw_bytes += sink.raw_bytes
+        self.stored_bytes += sink.stored_bytes
+
+    def _json(self, value: Any) -> str:
+        text = orjson.dumps(value, default=str).decode()
+        return self.redactor.scrub_text(text)
+
+    def _event_row(self, event: Event, sink: BlobSink) -> tuple:
+        request = event.request
+        if isinstance(request, CallRequest):
+            request = self._request_dict(request, sink)
+        body_ref = None
+        chunks = event.chunks
+        response = event.response
+        if response is not None:
+            response = dict(response, headers=self.redactor.headers(response.get("headers") or []))
+        if event.body is not None:
+            body, chunks = self._scrub_body(event.body, chunks)
+            body_ref = sink.put(body, scrub=False)
+            self.chunks_written += len(chunks or ())
+        return (
+            event.seq, event.kind, event.fingerprint, event.occurrence, event.started_at, event.duration_us,
+            event.status, event.summary, self._json(request),
+            None if response is None else self._json(response), body_ref,
+            None if chunks is None else orjson.dumps(chunks).decode(),
+            None if event.error is None else self._json(event.error),
+            self._json(event.meta) if event.meta else None,
+            self._json(event.labels) if event.labels else None,
+            event.pid,
+        )
+
+    def _request_dict(self, req: CallRequest, sink: BlobSink) -> dict[str, Any]:
+        query = [(k, MASK if k.lower() in SECRET_QUERY_PARAMS else v) for k, v in req.query]
+        url = req.url
+        if any(k.lower() in SECRET_QUERY_PARAMS for k, _ in req.query):
+            url = url.split("?", 1)[0] + "?" + "&".join(f"{k}={v}" for k, v in query)
+        out: dict[str, Any] = {
+            "method": req.method, "url": url, "host": req.host, "path": req.path, "query": query,
+            "headers": self.redactor.headers(req.headers), "content_type": req.content_type,
+        }
+        if req.json is not None:
+            out["json"] = split_json(req.json, sink)
+        elif req.body:
+            out["body"] = {"$ref": sink.put(req.body)}
+        return out
+
+    def _scrub_body(self, body: bytes, chunks: list[tuple[int, int]] | None) -> tuple[bytes, Any]:
+        scrubbed = self.redactor.scrub(body)
+        if scrubbed == body or not chunks:
+            return scrubbed, chunks
+        # Lengths changed: scrub chunk by chunk so the boundaries stay right.
+        parts, pos, out = [], 0, []
+        for size, offset in chunks:
+            part = self.redactor.scrub(body[pos:pos + size])
+            pos += size
+            parts.append(part)
+            out.append((len(part), offset))
+        joined = b"".join(parts)
+        if self.redactor.leaks(joined):  # a secret split across chunks: give up the boundaries
+            return scrubbed, [(len(scrubbed), chunks[-1][1])]
+        return joined, out
