@@ -1,0 +1,113 @@
+"""Reading a recording for people: the `autorr show` / `autorr list` views."""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from .store import Reader, list_recordings, resolve
+
+__all__ = ["describe", "format_description", "list_summaries"]
+
+
+def _usage(event: Any) -> dict[str, Any]:
+    """Token counts from a JSON body or the last SSE event that carries usage."""
+    body = event.body or b""
+    candidates = [body] if not event.chunks else [
+        line[5:].strip() for line in body.splitlines() if line.startswith(b"data:") and b"usage" in line
+    ]
+    for raw in reversed(candidates):
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            continue
+        if not isinstance(data, dict):
+            continue
+        usage = (data.get("usage") or (data.get("response") or {}).get("usage")
+                 or (data.get("message") or {}).get("usage"))
+        if isinstance(usage, dict):
+            return usage
+    return {}
+
+
+def describe(id_or_path: str | Path | None, directory: Path) -> dict[str, Any]:
+    path = resolve(id_or_path, directory)
+    with Reader(path) as reader:
+        meta = reader.meta()
+        events_count, chunks = reader.count()
+        events = []
+        for event in reader.events(with_body=True):
+            usage = _usage(event)
+            ttft = event.chunks[0][1] if event.chunks else None
+            events.append({
+                "id": event.id, "kind": event.kind, "call": event.summary, "status": event.status,
+                "model": event.meta.get("model"), "started_at": event.started_at,
+                "duration_ms": round(event.duration_us / 1000, 2),
+                "ttft_ms": None if ttft is None else round(ttft / 1000, 2),
+                "chunks": len(event.chunks or ()),
+                "input_tokens": usage.get("prompt_tokens", usage.get("input_tokens")),
+                "output_tokens": usage.get("completion_tokens", usage.get("output_tokens")),
+                "http_status": (event.response or {}).get("status"),
+            })
+        return {"recording_id": meta.get("recording_id", path.stem), "path": str(path),
+                "size_bytes": path.stat().st_size, "total_events": events_count, "total_chunks": chunks,
+                "meta": meta, "checkpoints": reader.checkpoints(), "events": events}
+
+
+def _time(ts: float | None) -> str:
+    return datetime.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
+
+
+def format_description(info: dict[str, Any]) -> str:
+    meta = info["meta"]
+    prov = meta.get("provenance") or {}
+    git = prov.get("git") or {}
+    lines = [
+        f"recording {info['recording_id']}  ({info['path']}, {info['size_bytes'] / 1024:.1f} KiB)",
+        f"  started {_time(meta.get('started_at'))}, ended {_time(meta.get('ended_at'))}; "
+        f"{info['total_events']} events, {info['total_chunks']} stream chunks",
+    ]
+    if meta.get("parent"):
+        lines.append(f"  parent: {meta['parent'].get('recording_id')} ({meta['parent'].get('reason')})")
+    if git.get("commit"):
+        lines.append(f"  git {git['commit'][:12]}{' (dirty)' if git.get('dirty') else ''}")
+    if prov:
+        pkgs = ", ".join(f"{k} {v}" for k, v in (prov.get("packages") or {}).items())
+        lines.append(f"  python {prov.get('python')} on {prov.get('host')}; {pkgs}")
+    if meta.get("models"):
+        lines.append(f"  models: {', '.join(meta['models'])}")
+    lines.append("")
+    lines.append(f"  {'#':>3}  {'kind':<5} {'call':<44} {'status':<10} {'model':<16} {'ms':>8} {'ttft':>7} "
+                 f"{'chunks':>6} {'tokens in/out':>13}")
+    for e in info["events"]:
+        tokens = "" if e["input_tokens"] is None else f"{e['input_tokens']}/{e['output_tokens']}"
+        ttft = "" if e["ttft_ms"] is None else f"{e['ttft_ms']:.1f}"
+        status = e["status"] if e["http_status"] in (None, 200) else f"{e['status']} {e['http_status']}"
+        lines.append(
+            f"  {e['id']:>3}  {e['kind']:<5} {e['call'][:44]:<44} {status:<10} {str(e['model'] or '-')[:16]:<16} "
+            f"{e['duration_ms']:>8.1f} {ttft:>7} "
+            f"{e['chunks'] or '':>6} {tokens:>13}"
+        )
+    for cp in info["checkpoints"]:
+        lines.append(f"  checkpoint {cp['name']!r} after {cp['events_before']} events")
+    return "\n".join(lines)
+
+
+def list_summaries(directory: Path) -> list[dict[str, Any]]:
+    out = []
+    for path in list_recordings(directory):
+        try:
+            with Reader(path) as reader:
+                meta = reader.meta()
+                events, chunks = reader.count()
+        except Exception as exc:  # one bad file must not hide the others
+            out.append({"recording_id": path.stem, "path": str(path), "error": str(exc)})
+            continue
+        out.append({"recording_id": meta.get("recording_id", path.stem), "path": str(path),
+                    "started_at": meta.get("started_at"), "events": events, "chunks": chunks,
+                    "parent": (meta.get("parent") or {}).get("recording_id"),
+                    "size_bytes": path.stat().st_size})
+    return out

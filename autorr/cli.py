@@ -1,0 +1,140 @@
+"""The ``autorr`` command: a thin shell over the Python API.
+
+    autorr run [--mode record|replay] [options] -- python agent.py
+    autorr record -- python agent.py        (= run --mode record)
+    autorr replay -- python agent.py        (= run --mode replay)
+    autorr list | show [ID] | demo
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from ._config import Mode, ReplayMode, Timing, load_config
+from ._errors import AutorrError
+
+__all__ = ["main", "sitecustomize_dir"]
+
+
+def sitecustomize_dir() -> Path:
+    """Where autorr's ``sitecustomize.py`` lives (in the wheel, or in a source checkout)."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "_sitecustomize", here.parent / "sitecustomize"):
+        if (candidate / "sitecustomize.py").is_file():
+            return candidate
+    raise AutorrError("autorr's sitecustomize directory is missing from this installation")
+
+
+def _run(args: argparse.Namespace, mode: str | None) -> int:
+    command = list(args.command)
+    if command and command[0] == "--":
+        command = command[1:]
+    if not command:
+        raise AutorrError("nothing to run: give a command after '--', e.g. autorr run -- python agent.py")
+    env = dict(os.environ)
+    settings = {
+        "AUTORR_MODE": mode or args.mode, "AUTORR_REPLAY_MODE": args.replay_mode, "AUTORR_DIR": args.dir,
+        "AUTORR_RECORDING": getattr(args, "recording", None), "AUTORR_RECORDING_ID": getattr(args, "id", None),
+        "AUTORR_TIMING": args.timing,
+    }
+    env.update({k: v for k, v in settings.items() if v})
+    load_config(env)  # a bad value stops here, with the variable named
+    paths = [str(sitecustomize_dir())] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])
+    env["PYTHONPATH"] = os.pathsep.join(paths)
+    sys.stdout.flush()
+    try:
+        os.execvpe(command[0], command, env)
+    except FileNotFoundError:
+        raise AutorrError(f"command not found: {command[0]}") from None
+
+
+def _show(args: argparse.Namespace) -> int:
+    from ._inspect import describe, format_description
+
+    info = describe(args.recording, _directory(args))
+    print(json.dumps(info, indent=2, default=str) if args.json else format_description(info))
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    from ._inspect import list_summaries
+
+    rows = list_summaries(_directory(args))
+    if args.json:
+        print(json.dumps(rows, indent=2, default=str))
+        return 0
+    if not rows:
+        print(f"no recordings in {_directory(args)}")
+    for row in rows:
+        parent = f"  (child of {row['parent']})" if row.get("parent") else ""
+        detail = row.get("error") or f"{row['events']} events, {row['chunks']} chunks, {row['size_bytes'] / 1024:.1f} KiB"
+        print(f"{row['recording_id']:<40} {detail}{parent}")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from ._demo import demo
+
+    return demo(directory=args.dir, chunk_delay=args.chunk_delay)
+
+
+def _directory(args: argparse.Namespace) -> Path:
+    return Path(args.dir) if args.dir else load_config().output_dir
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="autorr", description="Record and replay AI agents, zero code changes.")
+    sub = parser.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+
+    def run_options(p: argparse.ArgumentParser, with_mode: bool) -> None:
+        if with_mode:
+            p.add_argument("--mode", choices=[m.value for m in Mode], default="record", help="default: record")
+        p.add_argument("--replay-mode", choices=[m.value for m in ReplayMode], help="strict | warn | hybrid")
+        p.add_argument("--dir", help="recordings directory (AUTORR_DIR)")
+        p.add_argument("--recording", help="recording id or path to replay (AUTORR_RECORDING)")
+        p.add_argument("--id", help="id for a new recording (AUTORR_RECORDING_ID)")
+        p.add_argument("--timing", choices=[t.value for t in Timing], help="replayed streams: fast | preserve")
+        p.add_argument("command", nargs=argparse.REMAINDER, help="-- then the command to run")
+
+    run = sub.add_parser("run", help="run a command with autorr active (works where .pth files are skipped)")
+    run_options(run, True)
+    run.set_defaults(func=lambda a: _run(a, None))
+    for name in ("record", "replay"):
+        p = sub.add_parser(name, help=f"= run --mode {name}")
+        run_options(p, False)
+        p.set_defaults(func=lambda a, m=name: _run(a, m), mode=name)
+
+    show = sub.add_parser("show", help="show a recording: provenance, events, timing, tokens")
+    show.add_argument("recording", nargs="?", help="id or path (default: the latest)")
+    show.add_argument("--dir", help="recordings directory (AUTORR_DIR)")
+    show.add_argument("--json", action="store_true", help="machine-readable output")
+    show.set_defaults(func=_show)
+
+    lst = sub.add_parser("list", help="list recordings, oldest first")
+    lst.add_argument("--dir", help="recordings directory (AUTORR_DIR)")
+    lst.add_argument("--json", action="store_true", help="machine-readable output")
+    lst.set_defaults(func=_list)
+
+    demo = sub.add_parser("demo", help="record a demo agent against a local fake LLM server, replay it, show it")
+    demo.add_argument("--dir", help="recordings directory (default: AUTORR_DIR or ./recordings)")
+    demo.add_argument("--chunk-delay", type=float, default=0.02, help="seconds between streamed chunks")
+    demo.set_defaults(func=_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except AutorrError as exc:
+        print(f"autorr: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

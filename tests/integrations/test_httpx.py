@@ -1,0 +1,248 @@
+"""httpx and httpx2 at the `Client.send` choke point, against a real loopback server."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+import autorr
+
+LIBS = ["httpx", "httpx2"]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    hits: list[str] = []
+
+    def log_message(self, *args):
+        pass
+
+    def _send(self, status, body, headers=()):
+        self.send_response(status)
+        for k, v in headers:
+            self.send_header(k, v)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self):
+        self.hits.append(self.path)
+        if self.path.startswith("/gzip"):
+            body = gzip.compress(json.dumps({"zipped": True, "nonce": time.time()}).encode())
+            self._send(200, body, [("content-type", "application/json"), ("content-encoding", "gzip")])
+        elif self.path.startswith("/status/"):
+            self._send(int(self.path.rsplit("/", 1)[1]), b'{"error": "nope"}', [("content-type", "application/json")])
+        else:
+            self._send(200, json.dumps({"path": self.path, "nonce": time.time()}).encode(),
+                       [("content-type", "application/json"), ("set-cookie", "sid=abc123456789")])
+
+    def do_POST(self):
+        self.hits.append(self.path)
+        body = json.loads(self.rfile.read(int(self.headers["content-length"])) or b"{}")
+        if self.path == "/sse":
+            self.send_response(200)
+            self.send_header("content-type", "text/event-stream")
+            self.send_header("transfer-encoding", "chunked")
+            self.end_headers()
+            for i in range(body.get("n", 5)):
+                if i:
+                    time.sleep(body.get("gap", 0.0))
+                data = f"data: {json.dumps({'i': i, 'nonce': time.time()})}\n\n".encode()
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+                self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+        else:
+            self._send(200, json.dumps({"echo": body, "nonce": time.time()}).encode(),
+                       [("content-type", "application/json")])
+
+
+@pytest.fixture
+def server():
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    srv.daemon_threads = True
+    _Handler.hits = []
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{srv.server_address[1]}", srv
+    srv.shutdown()
+    srv.server_close()
+
+
+def _stop(srv):
+    srv.shutdown()
+    srv.server_close()
+
+
+@pytest.mark.parametrize("libname", LIBS)
+def test_sync_record_then_replay_offline(libname, server, recordings):
+    lib = pytest.importorskip(libname)
+    url, srv = server
+
+    def agent():
+        with lib.Client() as client:
+            out = [client.get(url + "/a?x=1").json(), client.post(url + "/echo", json={"q": 1}).json()]
+            with client.stream("POST", url + "/sse", json={"n": 4}) as r:
+                out.append([line for line in r.iter_lines() if line])
+            out.append(client.get(url + "/gzip").json())
+            out.append(client.get(url + "/status/503").status_code)
+            out.append(client.get(url + "/a?x=1").json())  # the same request again: its own answer
+        return out
+
+    with autorr.recording(recordings / "run.db") as rec:
+        live = agent()
+    assert rec.manifest.total_events == 6
+    _stop(srv)
+    with autorr.replaying(recordings / "run.db") as player:
+        replayed = agent()
+    assert replayed == live
+    assert player.statistics()["matched"] == 6 and player.statistics()["success_rate"] == 1.0
+
+
+@pytest.mark.parametrize("libname", LIBS)
+def test_async_record_then_replay(libname, server, recordings):
+    lib = pytest.importorskip(libname)
+    url, srv = server
+
+    async def agent():
+        async with lib.AsyncClient() as client:
+            out = [(await client.post(url + "/echo", json={"q": 2})).json()]
+            async with client.stream("POST", url + "/sse", json={"n": 3}) as r:
+                out.append([line async for line in r.aiter_lines() if line])
+        return out
+
+    with autorr.recording(recordings / "run.db"):
+        live = asyncio.run(agent())
+    _stop(srv)
+    with autorr.replaying(recordings / "run.db"):
+        assert asyncio.run(agent()) == live
+
+
+def test_stream_is_teed_not_buffered(server, recordings):
+    import httpx2
+
+    url, _ = server
+    with autorr.recording(recordings / "run.db"), httpx2.Client() as client:
+        with client.stream("POST", url + "/sse", json={"n": 4, "gap": 0.15}) as r:
+            started = time.perf_counter()
+            chunks = r.iter_raw()
+            first = next(chunks)
+            first_at = time.perf_counter() - started
+            rest = b"".join(chunks)
+    assert first.startswith(b"data:") and rest
+    # the whole stream takes >= 450 ms; the first chunk must not wait for it
+    assert first_at < 0.3
+
+
+def test_preserve_timing_replays_the_gaps(server, recordings):
+    import httpx2
+
+    url, srv = server
+    with autorr.recording(recordings / "run.db"), httpx2.Client() as client:
+        client.post(url + "/sse", json={"n": 3, "gap": 0.1})
+    _stop(srv)
+    for timing, low, high in (("preserve", 0.18, 2.0), ("fast", 0.0, 0.1)):
+        with autorr.replaying(recordings / "run.db", timing=timing), httpx2.Client() as client:
+            started = time.perf_counter()
+            with client.stream("POST", url + "/sse", json={"n": 3, "gap": 0.1}) as r:
+                for _ in r.iter_raw():
+                    pass
+            took = time.perf_counter() - started
+        assert low <= took <= high, (timing, took)
+
+
+def test_half_read_stream_is_kept(server, recordings):
+    import httpx2
+
+    url, _ = server
+    with autorr.recording(recordings / "run.db") as rec, httpx2.Client() as client:
+        with client.stream("POST", url + "/sse", json={"n": 5, "gap": 0.02}) as r:
+            next(r.iter_raw())
+    assert rec.manifest.total_events == 1
+    from autorr.store import Reader
+
+    with Reader(recordings / "run.db") as reader:
+        (event,) = reader.events()
+        assert event.status == "incomplete" and 1 <= len(event.chunks) < 5
+
+
+def test_connection_error_is_recorded_and_replayed(recordings):
+    import httpx2
+
+    with autorr.recording(recordings / "run.db"), httpx2.Client() as client:
+        with pytest.raises(httpx2.ConnectError):
+            client.get("http://127.0.0.1:9/nothing-listens-here")
+    with autorr.replaying(recordings / "run.db"), httpx2.Client() as client:
+        with pytest.raises(httpx2.ConnectError):
+            client.get("http://127.0.0.1:9/nothing-listens-here")
+
+
+def test_strict_mismatch_is_a_base_exception_with_a_diff(server, recordings):
+    import httpx2
+
+    url, srv = server
+    with autorr.recording(recordings / "run.db"), httpx2.Client() as client:
+        client.post(url + "/echo", json={"messages": [{"role": "user", "content": "What is 2+2?"}]})
+    _stop(srv)
+    with autorr.replaying(recordings / "run.db") as player, httpx2.Client() as client:
+        with pytest.raises(autorr.StrictReplayMismatch) as info:
+            try:
+                client.post(url + "/echo", json={"messages": [{"role": "user", "content": "What is 3+3?"}]})
+            except Exception:  # what agent frameworks do: must not catch it
+                pytest.fail("a strict mismatch was caught by `except Exception`")
+    message = str(info.value)
+    assert "POST 127.0.0.1/echo" in message and "$.messages[0].content" in message
+    assert "'What is 2+2?'" in message and "'What is 3+3?'" in message
+    (detail,) = player.mismatches()
+    assert detail["type"] == "no_match" and detail["action"] == "raised"
+    assert any("$.messages[0].content" in line for line in detail["diff"])
+
+
+def test_warn_serves_nearest_and_counts(server, recordings):
+    import httpx2
+
+    url, srv = server
+    with autorr.recording(recordings / "run.db"), httpx2.Client() as client:
+        recorded = client.post(url + "/echo", json={"q": "a"}).json()
+    _stop(srv)
+    with autorr.replaying(recordings / "run.db", mode="warn") as player, httpx2.Client() as client:
+        assert client.post(url + "/echo", json={"q": "b"}).json() == recorded
+        assert client.post(url + "/echo", json={"q": "a"}).json() == recorded  # its own recorded answer
+        assert client.post(url + "/echo", json={"q": "a"}).json() == recorded  # exhausted: nearest again
+    stats = player.statistics()
+    assert stats["mismatch_count"] == 2 and stats["matched"] == 1
+    assert [m["type"] for m in player.mismatches()] == ["no_match", "exhausted"]
+
+
+def test_hybrid_goes_live_for_the_changed_call_only(server, recordings):
+    import httpx2
+
+    url, srv = server
+    with autorr.recording(recordings / "run.db"), httpx2.Client() as client:
+        client.post(url + "/echo", json={"q": "a"})
+        client.post(url + "/echo", json={"q": "b"})
+    srv.RequestHandlerClass.hits.clear()
+    with autorr.replaying(recordings / "run.db", mode="hybrid") as player, httpx2.Client() as client:
+        client.post(url + "/echo", json={"q": "a"})
+        changed = client.post(url + "/echo", json={"q": "CHANGED"}).json()
+    assert srv.RequestHandlerClass.hits == ["/echo"] and changed["echo"] == {"q": "CHANGED"}
+    child = player.child
+    assert child is not None and child.manifest.total_events == 1
+    assert child.manifest.parent_id == "run"
+    # the child replays the whole new run offline: parent prefix + child suffix
+    _stop(srv)
+    with autorr.replaying(child.path), httpx2.Client() as client:
+        client.post(url + "/echo", json={"q": "a"})
+        assert client.post(url + "/echo", json={"q": "CHANGED"}).json() == changed
+
+
+def test_recording_off_leaves_calls_untouched(server):
+    import httpx2
+
+    url, _ = server
+    assert httpx2.Client().get(url + "/plain").json()["path"] == "/plain"

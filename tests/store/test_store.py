@@ -1,0 +1,109 @@
+import sqlite3
+
+import pytest
+
+from autorr import RecordingCorrupt, RecordingNotFound
+from autorr._events import CallRequest, Event
+from autorr._redact import Redactor
+from autorr.store import Checkpoint, Reader, Writer, resolve
+
+
+def _request(messages):
+    body = {"model": "m", "messages": messages}
+    return CallRequest(method="POST", url="http://h/v1/chat/completions", host="h", path="/v1/chat/completions",
+                       query=[], headers=[("authorization", "Bearer sk-live-abcdefghijklmnopqrstu")],
+                       body=b"{}", json=body, content_type="application/json")
+
+
+def _event(i, messages, body=b'{"ok": true}', chunks=None):
+    return Event(kind="http", fingerprint=f"fp{i}", occurrence=0, seq=i, started_at=1000.0 + i, duration_us=1500,
+                 status="ok", request=_request(messages), body=body, chunks=chunks,
+                 response={"status": 200, "headers": [("content-type", "application/json")], "streamed": bool(chunks)})
+
+
+def test_round_trip_and_history_stored_once(tmp_path):
+    path = tmp_path / "r.db"
+    writer = Writer(path, redactor=Redactor(environ={}))
+    history = []
+    for i in range(30):
+        history.append({"role": "user", "content": f"message {i} " + "lorem ipsum " * 40})
+        writer.put(_event(i, list(history)))
+    writer.put(Checkpoint(name="half", seq=30, created_at=1.0, state={"step": 30}))
+    writer.flush()
+    writer.close()
+
+    with Reader(path) as reader:
+        assert reader.count() == (30, 0)
+        events = list(reader.events(with_body=True))
+        last = reader.request(events[-1])
+        assert last["json"]["messages"] == history
+        assert events[0].body == b'{"ok": true}'
+        assert reader.checkpoints()[0]["state"] == {"step": 30}
+        # 30 messages, each stored once, although the requests carried 465 in all
+        (blobs,) = reader._query("SELECT count(*) FROM blobs WHERE size > 400")[0]
+        assert blobs == 30
+        assert reader.index()[("http", "fp3")] == {0: events[3].id}
+
+
+def test_stream_chunks_keep_their_boundaries_and_offsets(tmp_path):
+    path = tmp_path / "r.db"
+    writer = Writer(path, redactor=Redactor(environ={}))
+    writer.put(_event(1, [], body=b"data: a\n\ndata: b\n\n", chunks=[(9, 100), (9, 25_100)]))
+    writer.close()
+    with Reader(path) as reader:
+        event = next(reader.events(with_body=True))
+        assert event.chunks == [(9, 100), (9, 25_100)] and event.body == b"data: a\n\ndata: b\n\n"
+
+
+def test_secrets_never_reach_the_file(tmp_path):
+    path = tmp_path / "r.db"
+    writer = Writer(path, redactor=Redactor(environ={}))
+    secret = "sk-live-abcdefghijklmnopqrstu"
+    writer.put(_event(1, [{"role": "user", "content": f"my key is {secret}"}],
+                      body=f'{{"echo": "{secret}"}}'.encode()))
+    writer.close()
+    for file in tmp_path.iterdir():
+        assert secret.encode() not in file.read_bytes()
+
+
+def test_secret_split_across_chunks_is_still_removed(tmp_path):
+    path = tmp_path / "r.db"
+    redactor = Redactor(environ={"X_API_KEY": "splitsecret-0123456789"})
+    writer = Writer(path, redactor=redactor)
+    writer.put(_event(1, [], body=b"aa splitsecret-0123456789 zz", chunks=[(17, 1), (11, 2)]))
+    writer.close()
+    assert b"splitsecret-0123456789" not in path.read_bytes()
+
+
+def test_compression_is_used_for_large_payloads(tmp_path):
+    path = tmp_path / "r.db"
+    writer = Writer(path, redactor=Redactor(environ={}))
+    writer.put(_event(1, [], body=b"x" * 100_000))
+    writer.close()
+    with Reader(path) as reader:
+        (codec, stored), = reader._query("SELECT codec, length(data) FROM blobs WHERE size = 100000")
+        assert codec == 1 and stored < 1_000
+
+
+def test_resolve_by_id_name_path_and_latest(tmp_path):
+    for name in ("a", "b"):
+        Writer(tmp_path / f"{name}.db", redactor=Redactor(environ={})).close()
+    assert resolve("a", tmp_path).name == "a.db"
+    assert resolve("a.db", tmp_path).name == "a.db"
+    assert resolve(str(tmp_path / "a.db"), tmp_path).name == "a.db"
+    assert resolve(None, tmp_path).name in ("a.db", "b.db")
+    with pytest.raises(RecordingNotFound, match="'zz' not found"):
+        resolve("zz", tmp_path)
+    with pytest.raises(RecordingNotFound, match="no recordings"):
+        resolve(None, tmp_path / "empty")
+
+
+def test_not_a_recording(tmp_path):
+    path = tmp_path / "x.db"
+    path.write_bytes(b"this is not sqlite at all" * 100)
+    with pytest.raises(RecordingCorrupt):
+        Reader(path)
+    other = tmp_path / "other.db"
+    sqlite3.connect(other).execute("CREATE TABLE t (x)").connection.commit()
+    with pytest.raises(RecordingCorrupt, match="not an autorr recording"):
+        Reader(other)

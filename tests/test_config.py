@@ -1,0 +1,80 @@
+from pathlib import Path
+
+import pytest
+
+from autorr import ConfigError
+from autorr._config import Mode, RedactionLevel, ReplayMode, Timing, load_config
+
+
+def test_defaults_without_env_or_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = load_config({})
+    assert config.mode is Mode.OFF
+    assert config.replay_mode is ReplayMode.STRICT
+    assert config.timing is Timing.FAST
+    assert config.output_dir == Path("recordings")
+    assert config.redaction_level is RedactionLevel.MODERATE
+
+
+def test_env_values_are_parsed_case_insensitively(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = load_config({"AUTORR_MODE": "Replay", "AUTORR_REPLAY_MODE": "hybrid", "AUTORR_TIMING": "preserve",
+                          "AUTORR_DIR": "x/y", "AUTORR_AGENT_ID": "a1",
+                          "AUTORR_OVERRIDES": '{"llm_calls": {"live_mode": true, "model": "m2"}}'})
+    assert (config.mode, config.replay_mode, config.timing) == (Mode.REPLAY, ReplayMode.HYBRID, Timing.PRESERVE)
+    assert config.output_dir == Path("x/y") and config.agent_id == "a1"
+    assert config.overrides == {"llm_calls": {"live_mode": True, "model": "m2"}}
+
+
+@pytest.mark.parametrize("var, value, named", [
+    ("AUTORR_MODE", "recrod", "AUTORR_MODE='recrod' is not valid; use one of: off, record, replay"),
+    ("AUTORR_REPLAY_MODE", "lenient", "AUTORR_REPLAY_MODE='lenient'"),
+    ("AUTORR_TIMING", "slow", "AUTORR_TIMING='slow'"),
+    ("AUTORR_OVERRIDES", "{nope", "AUTORR_OVERRIDES is not valid JSON"),
+    ("AUTORR_OVERRIDES", '{"llm": {}}', "unknown category 'llm'"),
+    ("AUTORR_RECORDING_ID", "../escape", "AUTORR_RECORDING_ID='../escape'"),
+])
+def test_bad_env_value_names_the_variable(tmp_path, monkeypatch, var, value, named):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as info:
+        load_config({var: value})
+    assert named in str(info.value)
+
+
+def test_yaml_file_then_env_overrides(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "recording.yaml").write_text(
+        "recording:\n  output_dir: ./recs\n  compression: false\n  redaction_level: strict\n"
+        "  max_file_size_mb: 5\n  capture_streaming: false\n")
+    config = load_config({})
+    assert config.output_dir == Path("recs") and config.compression is False
+    assert config.redaction_level is RedactionLevel.STRICT and config.max_file_size_mb == 5.0
+    assert config.capture_streaming is False
+    assert load_config({"AUTORR_DIR": "other"}).output_dir == Path("other")
+
+
+def test_unknown_yaml_key_is_named(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "recording.yaml").write_text("recording:\n  compresion: true\n")
+    with pytest.raises(ConfigError, match="unknown key 'recording.compresion'"):
+        load_config({})
+
+
+def test_bad_yaml_value_is_named(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("recording:\n  redaction_level: extreme\n")
+    with pytest.raises(ConfigError, match="recording.redaction_level='extreme'"):
+        load_config({"AUTORR_CONFIG": str(path)})
+
+
+def test_missing_explicit_config_file(tmp_path):
+    with pytest.raises(ConfigError, match="no such file"):
+        load_config({"AUTORR_CONFIG": str(tmp_path / "missing.yaml")})
+
+
+def test_config_is_frozen():
+    config = load_config({})
+    with pytest.raises(Exception):
+        config.mode = Mode.RECORD  # type: ignore[misc]
