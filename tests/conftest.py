@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import gzip
+import json
 import os
 import subprocess
 import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Callable
 
@@ -66,3 +71,61 @@ def run_agent(recordings: Path) -> Callable[..., subprocess.CompletedProcess[str
                               capture_output=True, text=True, timeout=timeout, check=False)
 
     return run
+
+
+class _EchoHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    hits: list[str] = []
+
+    def log_message(self, *args):
+        pass
+
+    def _send(self, status, body, headers=()):
+        self.send_response(status)
+        for k, v in headers:
+            self.send_header(k, v)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self):
+        self.hits.append(self.path)
+        if self.path.startswith("/gzip"):
+            body = gzip.compress(json.dumps({"zipped": True, "nonce": time.time()}).encode())
+            self._send(200, body, [("content-type", "application/json"), ("content-encoding", "gzip")])
+        elif self.path.startswith("/status/"):
+            self._send(int(self.path.rsplit("/", 1)[1]), b'{"error": "nope"}', [("content-type", "application/json")])
+        else:
+            self._send(200, json.dumps({"path": self.path, "nonce": time.time()}).encode(),
+                       [("content-type", "application/json"), ("set-cookie", "sid=abc123456789")])
+
+    def do_POST(self):
+        self.hits.append(self.path)
+        body = json.loads(self.rfile.read(int(self.headers["content-length"])) or b"{}")
+        if self.path == "/sse":
+            self.send_response(200)
+            self.send_header("content-type", "text/event-stream")
+            self.send_header("transfer-encoding", "chunked")
+            self.end_headers()
+            for i in range(body.get("n", 5)):
+                if i:
+                    time.sleep(body.get("gap", 0.0))
+                data = f"data: {json.dumps({'i': i, 'nonce': time.time()})}\n\n".encode()
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+                self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+        else:
+            self._send(200, json.dumps({"echo": body, "nonce": time.time()}).encode(),
+                       [("content-type", "application/json")])
+
+
+@pytest.fixture
+def echo_server():
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), _EchoHandler)
+    srv.daemon_threads = True
+    _EchoHandler.hits = []
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{srv.server_address[1]}", srv
+    srv.shutdown()
+    srv.server_close()

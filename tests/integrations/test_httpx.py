@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import gzip
-import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -16,73 +12,15 @@ import autorr
 LIBS = ["httpx", "httpx2"]
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    hits: list[str] = []
-
-    def log_message(self, *args):
-        pass
-
-    def _send(self, status, body, headers=()):
-        self.send_response(status)
-        for k, v in headers:
-            self.send_header(k, v)
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def do_GET(self):
-        self.hits.append(self.path)
-        if self.path.startswith("/gzip"):
-            body = gzip.compress(json.dumps({"zipped": True, "nonce": time.time()}).encode())
-            self._send(200, body, [("content-type", "application/json"), ("content-encoding", "gzip")])
-        elif self.path.startswith("/status/"):
-            self._send(int(self.path.rsplit("/", 1)[1]), b'{"error": "nope"}', [("content-type", "application/json")])
-        else:
-            self._send(200, json.dumps({"path": self.path, "nonce": time.time()}).encode(),
-                       [("content-type", "application/json"), ("set-cookie", "sid=abc123456789")])
-
-    def do_POST(self):
-        self.hits.append(self.path)
-        body = json.loads(self.rfile.read(int(self.headers["content-length"])) or b"{}")
-        if self.path == "/sse":
-            self.send_response(200)
-            self.send_header("content-type", "text/event-stream")
-            self.send_header("transfer-encoding", "chunked")
-            self.end_headers()
-            for i in range(body.get("n", 5)):
-                if i:
-                    time.sleep(body.get("gap", 0.0))
-                data = f"data: {json.dumps({'i': i, 'nonce': time.time()})}\n\n".encode()
-                self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
-                self.wfile.flush()
-            self.wfile.write(b"0\r\n\r\n")
-        else:
-            self._send(200, json.dumps({"echo": body, "nonce": time.time()}).encode(),
-                       [("content-type", "application/json")])
-
-
-@pytest.fixture
-def server():
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    srv.daemon_threads = True
-    _Handler.hits = []
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{srv.server_address[1]}", srv
-    srv.shutdown()
-    srv.server_close()
-
-
 def _stop(srv):
     srv.shutdown()
     srv.server_close()
 
 
 @pytest.mark.parametrize("libname", LIBS)
-def test_sync_record_then_replay_offline(libname, server, recordings):
+def test_sync_record_then_replay_offline(libname, echo_server, recordings):
     lib = pytest.importorskip(libname)
-    url, srv = server
+    url, srv = echo_server
 
     def agent():
         with lib.Client() as client:
@@ -105,9 +43,9 @@ def test_sync_record_then_replay_offline(libname, server, recordings):
 
 
 @pytest.mark.parametrize("libname", LIBS)
-def test_async_record_then_replay(libname, server, recordings):
+def test_async_record_then_replay(libname, echo_server, recordings):
     lib = pytest.importorskip(libname)
-    url, srv = server
+    url, srv = echo_server
 
     async def agent():
         async with lib.AsyncClient() as client:
@@ -123,10 +61,10 @@ def test_async_record_then_replay(libname, server, recordings):
         assert asyncio.run(agent()) == live
 
 
-def test_stream_is_teed_not_buffered(server, recordings):
+def test_stream_is_teed_not_buffered(echo_server, recordings):
     import httpx2
 
-    url, _ = server
+    url, _ = echo_server
     with autorr.recording(recordings / "run.db"), httpx2.Client() as client:
         with client.stream("POST", url + "/sse", json={"n": 4, "gap": 0.15}) as r:
             started = time.perf_counter()
@@ -139,10 +77,10 @@ def test_stream_is_teed_not_buffered(server, recordings):
     assert first_at < 0.3
 
 
-def test_preserve_timing_replays_the_gaps(server, recordings):
+def test_preserve_timing_replays_the_gaps(echo_server, recordings):
     import httpx2
 
-    url, srv = server
+    url, srv = echo_server
     with autorr.recording(recordings / "run.db"), httpx2.Client() as client:
         client.post(url + "/sse", json={"n": 3, "gap": 0.1})
     _stop(srv)
@@ -156,10 +94,10 @@ def test_preserve_timing_replays_the_gaps(server, recordings):
         assert low <= took <= high, (timing, took)
 
 
-def test_half_read_stream_is_kept(server, recordings):
+def test_half_read_stream_is_kept(echo_server, recordings):
     import httpx2
 
-    url, _ = server
+    url, _ = echo_server
     with autorr.recording(recordings / "run.db") as rec, httpx2.Client() as client:
         with client.stream("POST", url + "/sse", json={"n": 5, "gap": 0.02}) as r:
             next(r.iter_raw())
@@ -182,10 +120,10 @@ def test_connection_error_is_recorded_and_replayed(recordings):
             client.get("http://127.0.0.1:9/nothing-listens-here")
 
 
-def test_strict_mismatch_is_a_base_exception_with_a_diff(server, recordings):
+def test_strict_mismatch_is_a_base_exception_with_a_diff(echo_server, recordings):
     import httpx2
 
-    url, srv = server
+    url, srv = echo_server
     with autorr.recording(recordings / "run.db"), httpx2.Client() as client:
         client.post(url + "/echo", json={"messages": [{"role": "user", "content": "What is 2+2?"}]})
     _stop(srv)
@@ -203,10 +141,10 @@ def test_strict_mismatch_is_a_base_exception_with_a_diff(server, recordings):
     assert any("$.messages[0].content" in line for line in detail["diff"])
 
 
-def test_warn_serves_nearest_and_counts(server, recordings):
+def test_warn_serves_nearest_and_counts(echo_server, recordings):
     import httpx2
 
-    url, srv = server
+    url, srv = echo_server
     with autorr.recording(recordings / "run.db"), httpx2.Client() as client:
         recorded = client.post(url + "/echo", json={"q": "a"}).json()
     _stop(srv)
@@ -219,10 +157,10 @@ def test_warn_serves_nearest_and_counts(server, recordings):
     assert [m["type"] for m in player.mismatches()] == ["no_match", "exhausted"]
 
 
-def test_hybrid_goes_live_for_the_changed_call_only(server, recordings):
+def test_hybrid_goes_live_for_the_changed_call_only(echo_server, recordings):
     import httpx2
 
-    url, srv = server
+    url, srv = echo_server
     with autorr.recording(recordings / "run.db"), httpx2.Client() as client:
         client.post(url + "/echo", json={"q": "a"})
         client.post(url + "/echo", json={"q": "b"})
@@ -241,8 +179,8 @@ def test_hybrid_goes_live_for_the_changed_call_only(server, recordings):
         assert client.post(url + "/echo", json={"q": "CHANGED"}).json() == changed
 
 
-def test_recording_off_leaves_calls_untouched(server):
+def test_recording_off_leaves_calls_untouched(echo_server):
     import httpx2
 
-    url, _ = server
+    url, _ = echo_server
     assert httpx2.Client().get(url + "/plain").json()["path"] == "/plain"

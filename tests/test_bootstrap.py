@@ -1,0 +1,153 @@
+"""The zero-code path: AUTORR_MODE in the environment, real subprocesses, real sockets."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from autorr.store import Reader, list_recordings
+
+from conftest import AGENTS, FAKE_KEY, _clean_env
+
+
+def _stop(srv):
+    srv.shutdown()
+    srv.server_close()
+
+
+def test_record_then_replay_with_server_stopped(run_agent, echo_server, recordings):
+    url, srv = echo_server
+    recorded = run_agent("plain_http.py", env={"AUTORR_MODE": "record"}, url=url)
+    assert recorded.returncode == 0, recorded.stderr
+    (path,) = list_recordings(recordings)
+    with Reader(path) as reader:
+        assert reader.count()[0] == 3
+        assert reader.meta()["provenance"]["python"] == sys.version.split()[0]
+    _stop(srv)
+    replayed = run_agent("plain_http.py", env={"AUTORR_MODE": "replay"}, url=url)
+    assert replayed.returncode == 0, replayed.stderr
+    assert replayed.stdout == recorded.stdout
+
+
+def test_api_key_never_reaches_the_disk(run_agent, echo_server, recordings):
+    url, _ = echo_server  # the echo server sends the auth header's key back in its body
+    assert run_agent("plain_http.py", env={"AUTORR_MODE": "record"}, url=url).returncode == 0
+    for file in recordings.rglob("*"):
+        assert FAKE_KEY.encode() not in file.read_bytes(), file
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"AUTORR_MODE": "recrod"}, "AUTORR_MODE='recrod' is not valid; use one of: off, record, replay"),
+    ({"AUTORR_MODE": "replay", "AUTORR_REPLAY_MODE": "loose"}, "AUTORR_REPLAY_MODE='loose' is not valid"),
+    ({"AUTORR_MODE": "replay", "AUTORR_RECORDING": "nope"}, "recording 'nope' not found"),
+    ({"AUTORR_MODE": "replay"}, "no recordings in"),
+])
+def test_bad_settings_stop_the_agent_with_exit_2(run_agent, env, message):
+    result = run_agent("plain_http.py", env=env)
+    assert result.returncode == 2
+    assert "AGENT RAN" not in result.stdout
+    assert result.stderr.strip().splitlines() == [f"autorr: error: {result.stderr.split('error: ', 1)[1].strip()}"]
+    assert message in result.stderr
+
+
+def test_off_imports_nothing_heavy():
+    code = "import sys; print(sorted(m for m in ('autorr', 'wrapt', 'sqlite3', 'zstandard', 'yaml') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], env=_clean_env({}), capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_child_processes_write_the_same_recording(run_agent, echo_server, recordings):
+    url, srv = echo_server
+    env = {"AUTORR_MODE": "record", "AGENT_SPAWN_CHILD": "1"}
+    recorded = run_agent("plain_http.py", env=env, url=url)
+    assert recorded.returncode == 0, recorded.stderr
+    (path,) = list_recordings(recordings)
+    with Reader(path) as reader:
+        pids = {e.pid for e in reader.events()}
+        assert reader.count()[0] == 4 and len(pids) == 2
+    _stop(srv)
+    replayed = run_agent("plain_http.py", env=dict(env, AUTORR_MODE="replay"), url=url)
+    assert replayed.returncode == 0, replayed.stderr
+    assert replayed.stdout == recorded.stdout
+
+
+def test_swallowed_strict_mismatch_still_fails_the_run(run_agent, echo_server, recordings):
+    url, srv = echo_server
+    assert run_agent("plain_http.py", env={"AUTORR_MODE": "record"}, url=url).returncode == 0
+    _stop(srv)
+    started = time.monotonic()
+    result = run_agent("plain_http.py", env={"AUTORR_MODE": "replay", "AGENT_SWALLOW": "1"}, url=url)
+    assert time.monotonic() - started < 15
+    assert "swallowed" not in result.stdout  # `except Exception` did not catch it
+    assert result.returncode != 0
+    assert "no recorded answer for POST 127.0.0.1/echo" in result.stderr
+    assert "$.q: recorded 'q1', now 'never recorded'" in result.stderr
+
+
+def test_sigkilled_recording_keeps_completed_calls(echo_server, recordings):
+    url, srv = echo_server
+    env = _clean_env({"AUTORR_MODE": "record", "AUTORR_DIR": str(recordings), "FAKE_SERVER_URL": url,
+                      "AGENT_HANG": "1", "OPENAI_API_KEY": FAKE_KEY})
+    proc = subprocess.Popen([sys.executable, str(AGENTS / "plain_http.py")], env=env, stdout=subprocess.PIPE,
+                            text=True)
+    try:
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith("CALLS DONE"):
+                break
+        time.sleep(0.5)  # the writer's bound is 200 ms
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        proc.kill()
+    (path,) = list_recordings(recordings)
+    with Reader(path) as reader:
+        assert reader.count()[0] == 3
+    _stop(srv)
+    result = subprocess.run([sys.executable, str(AGENTS / "plain_http.py")],
+                            env=dict(env, AUTORR_MODE="replay", AGENT_HANG=""), capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "".join(lines[:-1])
+
+
+def _import_paths() -> list[str]:
+    """site-packages (dependencies) and autorr's own root (an editable install lives elsewhere)."""
+    import wrapt
+
+    import autorr
+
+    return [str(Path(wrapt.__file__).resolve().parent.parent), str(Path(autorr.__file__).resolve().parent.parent)]
+
+
+def test_autorr_run_works_where_pth_files_are_not_read(echo_server, recordings, tmp_path):
+    """A base interpreter that never reads our site-packages' .pth: `autorr run` still records,
+    and chains to the next sitecustomize on the path."""
+    url, _ = echo_server
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "sitecustomize.py").write_text("print('OTHER SITECUSTOMIZE RAN')\n")
+    base_python = os.path.join(sys.base_prefix, "bin", "python3")
+    env = _clean_env({"AUTORR_DIR": str(recordings), "FAKE_SERVER_URL": url,
+                      "PYTHONPATH": os.pathsep.join([str(other), *_import_paths()])})
+    result = subprocess.run([sys.executable, "-m", "autorr", "run", "--mode", "record", "--id", "viarun", "--",
+                             base_python, str(AGENTS / "plain_http.py")], env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "OTHER SITECUSTOMIZE RAN" in result.stdout
+    with Reader(recordings / "viarun.db") as reader:
+        assert reader.count()[0] == 3
+
+
+def test_autorr_run_rejects_bad_values_with_exit_2(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "autorr", "run", "--", sys.executable, "-c", "pass"],
+                            env=_clean_env({"AUTORR_TIMING": "sometimes"}), capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "autorr: error: AUTORR_TIMING='sometimes' is not valid; use one of: fast, preserve"
