@@ -35,13 +35,6 @@ _pending_overrides: dict[str, Any] | None = None
 _CAPTURE_KEYS = ("capture_llm_calls", "capture_tool_calls", "capture_streaming")
 
 
-def _patch() -> None:
-    from ._patching import install
-    from .integrations import all_patches
-
-    install(all_patches())
-
-
 def _config() -> Config:
     config = load_config()
     return config.with_(**_capture) if _capture else config
@@ -66,7 +59,6 @@ def start_recording(session_id: str | None = None, task_id: str | None = None, a
     with _lock:
         if _recorder is not None and _recorder.active:
             raise ConfigError(f"already recording {_recorder.id}; call stop_recording() first")
-        _patch()
         _recorder = Recorder(recording_id, directory=directory, session_id=session_id, task_id=task_id,
                              agent_id=agent_id, config=_config())
         _recorder.start()
@@ -126,7 +118,6 @@ def get_recording_directory() -> str:
 def recording(path_or_id: str | os.PathLike[str] | None = None, **labels: Any) -> Iterator[Recorder]:
     """Record the calls made inside the block (this thread/task, and threads it starts)."""
     recording_id, directory = _split_target(path_or_id)
-    _patch()
     recorder = Recorder(recording_id, directory=directory, config=_config(), **labels)
     with _scoped(recorder):
         yield recorder
@@ -168,7 +159,6 @@ def load_recording(id_or_path: str | os.PathLike[str] | None = None) -> bool:
 
 def start_replay(mode: ReplayMode | str | None = None) -> str:
     """Start replaying the loaded (or latest) recording; returns its id."""
-    _patch()
     player = _default_player()
     recording_id = player.start(mode)
     _session.set_default(player)
@@ -229,7 +219,6 @@ def get_mismatch_details() -> list[dict[str, Any]]:
 def replaying(path_or_id: str | os.PathLike[str] | None = None,
               mode: ReplayMode | str | None = None, **options: Any) -> Iterator[Player]:
     """Replay a recording for the calls made inside the block."""
-    _patch()
     player = Player(os.fspath(path_or_id) if path_or_id is not None else None, mode=mode,
                     config=_config(), **options)
     global _player

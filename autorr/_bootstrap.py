@@ -37,10 +37,9 @@ def start_from_config(config: Config) -> None:
     if config.mode is Mode.OFF or not config.enabled:
         return
     from . import _session
-    from ._patching import install
-    from .integrations import all_patches
+    from .integrations import install_all
 
-    install(all_patches())
+    install_all()
     if config.mode is Mode.RECORD:
         from ._recorder import Recorder
 

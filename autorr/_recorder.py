@@ -134,7 +134,10 @@ class Recorder:
         """Open the recording file; ``join`` appends to one another process created."""
         if self._writer is not None:
             return self.id
+        from .integrations import install_all
         from .store import Writer
+
+        install_all()
         if self.path.exists() and not join:
             raise ConfigError(f"recording {self.id!r} already exists at {self.path}; choose another id")
         self._writer = Writer(self.path, redactor=self.redactor, compression=self.config.compression,
@@ -261,11 +264,19 @@ class Recorder:
             started_at=handle.started_at, duration_us=handle.offset_us(),
             status=(Status.ERROR if error is not None else status).value, request=handle.request,
             response=response, body=body,
-            chunks=handle.chunks if (response is not None and response.get("streamed")) else None,
+            chunks=handle.chunks if self._keeps_chunks(response) else None,
             error=None if error is None else {"type": _qualname(error), "message": str(error)},
             meta=meta, labels=self.labels, pid=os.getpid(),
         )
         writer.put(event)
+
+    def _keeps_chunks(self, response: dict[str, Any] | None) -> bool:
+        # Chunk timing matters for streams (SSE), whether or not the caller iterated them.
+        if response is None or not self.capture.get("capture_streaming", True):
+            return False
+        if response.get("streamed"):
+            return True
+        return any(k.lower() == "content-type" and "event-stream" in v for k, v in response.get("headers") or ())
 
     def checkpoint(self, name: str, state: Any = None) -> None:
         from .store import Checkpoint

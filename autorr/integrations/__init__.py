@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import importlib
 
-from .._patching import Patch
+from .._patching import Patch, install
 
-__all__ = ["MODULES", "all_patches"]
+__all__ = ["MODULES", "all_patches", "install_all"]
 
 MODULES = ("httpx",)
 
@@ -20,3 +20,8 @@ def all_patches() -> tuple[Patch, ...]:
     for name in MODULES:
         patches.extend(importlib.import_module(f"{__name__}.{name}").PATCHES)
     return tuple(patches)
+
+
+def install_all() -> None:
+    """Wrap every integration's targets (idempotent; cheap after the first call)."""
+    install(all_patches())

@@ -106,6 +106,9 @@ class Player:
 
     # -- lifecycle ------------------------------------------------------------------
     def start(self, mode: ReplayMode | str | None = None) -> str:
+        from ..integrations import install_all
+
+        install_all()
         if mode is not None:
             self.set_mode(mode)
         if not self._chain:

@@ -71,7 +71,7 @@ def same_body(recorded: dict[str, Any], live: dict[str, Any]) -> str | None:
             extra = f" (+{len(diffs) - MAX_DIFFS} more)" if len(diffs) > MAX_DIFFS else ""
             return "body: " + "; ".join(diffs[:MAX_DIFFS]) + extra
         return None
-    if recorded.get("body") != live.get("body"):
+    if (recorded.get("body") or b"") != (live.get("body") or b""):
         return "body: raw bytes differ"
     return None
 

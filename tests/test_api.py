@@ -1,0 +1,127 @@
+"""The user-guide API: module functions over defaults, and instances for several agents."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+import autorr
+
+
+def _stop(srv):
+    srv.shutdown()
+    srv.server_close()
+
+
+def test_start_stop_recording_returns_a_manifest(echo_server, recordings):
+    import httpx2
+
+    url, _ = echo_server
+    recording_id = autorr.start_recording(session_id="s1", task_id="t1", agent_id="a1", directory=recordings)
+    assert autorr.is_recording()
+    with httpx2.Client() as client:
+        client.post(url + "/sse", json={"n": 4})
+        client.get(url + "/x")
+    autorr.checkpoint("after-two", state={"step": 2})
+    manifest = autorr.stop_recording()
+    assert not autorr.is_recording()
+    assert manifest.recording_id == recording_id
+    assert (manifest.total_events, manifest.total_chunks) == (2, 4)
+    assert manifest.size_bytes > 0 and manifest.path.endswith(f"{recording_id}.db")
+    from autorr.store import Reader
+
+    with Reader(manifest.path) as reader:
+        assert reader.meta()["labels"] == {"session_id": "s1", "task_id": "t1", "agent_id": "a1"}
+        assert reader.checkpoints()[0]["name"] == "after-two"
+
+
+def test_load_start_replay_statistics(echo_server, recordings):
+    import httpx2
+
+    url, srv = echo_server
+    autorr.start_recording(recording_id="r1", directory=recordings)
+    recorded = httpx2.get(url + "/x").json()
+    autorr.stop_recording()
+    _stop(srv)
+    assert autorr.load_recording(recordings / "r1.db") is True
+    assert autorr.start_replay("warn") == "r1"
+    assert httpx2.get(url + "/x").json() == recorded
+    assert httpx2.get(url + "/y").json() == recorded  # warn: nearest
+    stats = autorr.get_replay_statistics()
+    assert (stats["matched"], stats["mismatch_count"], stats["total"]) == (1, 1, 2)
+    assert stats["success_rate"] == 0.5
+    (detail,) = autorr.get_mismatch_details()
+    assert {"type", "expected", "actual", "diff"} <= set(detail)
+    assert detail["diff"] == ["path: recorded /x, now /y"]
+    autorr.set_replay_mode("strict")
+    with pytest.raises(autorr.StrictReplayMismatch):
+        httpx2.get(url + "/z")
+    autorr.stop_replay()
+
+
+def test_errors_name_what_is_wrong(recordings):
+    with pytest.raises(autorr.NotActive, match="start_recording"):
+        autorr.stop_recording() if autorr._api._recorder is None else autorr.checkpoint("x")
+    with pytest.raises(autorr.ConfigError, match="replay mode 'fast' is not valid"):
+        autorr.set_replay_mode("fast")
+    with pytest.raises(autorr.ConfigError, match="unknown key 'capture_everything'"):
+        autorr.configure_capture({"capture_everything": True})
+    with pytest.raises(autorr.RecordingNotFound):
+        autorr.load_recording(recordings / "missing.db")
+
+
+def test_capture_switch_leaves_calls_live_and_unrecorded(echo_server, recordings):
+    import httpx2
+
+    url, _ = echo_server
+    autorr.configure_capture({"capture_llm_calls": False})
+    try:
+        with autorr.recording(recordings / "r.db") as rec:
+            httpx2.get(url + "/x")
+        assert rec.manifest.total_events == 0
+    finally:
+        autorr.configure_capture({"capture_llm_calls": True})
+
+
+def test_two_agents_in_threads_record_separately(echo_server, recordings):
+    import httpx2
+
+    url, _ = echo_server
+
+    def agent(name):
+        with autorr.Recorder(name, directory=recordings, agent_id=name):
+            for i in range(3):
+                httpx2.get(f"{url}/{name}/{i}")
+
+    threads = [threading.Thread(target=agent, args=(n,)) for n in ("alpha", "beta")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    from autorr.store import Reader
+
+    for name in ("alpha", "beta"):
+        with Reader(recordings / f"{name}.db") as reader:
+            paths = [e.request["path"] for e in reader.events()]
+            assert sorted(paths) == [f"/{name}/{i}" for i in range(3)]
+
+
+def test_parallel_players_do_not_share_counters(echo_server, recordings):
+    import httpx2
+
+    url, srv = echo_server
+    with autorr.recording(recordings / "r.db"), httpx2.Client() as client:
+        answers = [client.get(url + "/same").json() for _ in range(3)]
+    _stop(srv)
+
+    async def replay_once():
+        with autorr.Player(recordings / "r.db"):
+            async with httpx2.AsyncClient() as client:
+                return [(await client.get(url + "/same")).json() for _ in range(3)]
+
+    async def main():
+        return await asyncio.gather(*(replay_once() for _ in range(4)))
+
+    assert asyncio.run(main()) == [answers] * 4
