@@ -75,6 +75,7 @@ def stop_recording() -> Manifest:
 
 
 def is_recording() -> bool:
+    """True while a recording is active for the current thread / task."""
     current = _session.active()
     return isinstance(current, Recorder) and current.active
 
@@ -109,6 +110,7 @@ def configure_capture(settings: Mapping[str, bool]) -> None:
 
 
 def get_recording_directory() -> str:
+    """The absolute directory recordings are written to (and read from)."""
     current = _session.active()
     directory = current.directory if isinstance(current, (Recorder, Player)) else load_config().output_dir
     return str(Path(directory).resolve())
@@ -166,6 +168,7 @@ def start_replay(mode: ReplayMode | str | None = None) -> str:
 
 
 def stop_replay() -> dict[str, Any]:
+    """Stop the default replay; returns its statistics."""
     with _lock:
         if _player is None:
             raise NotActive("no replay is running")

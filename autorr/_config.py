@@ -28,23 +28,31 @@ __all__ = [
 
 
 class Mode(str, enum.Enum):
+    """``AUTORR_MODE``: what the patched calls do."""
+
     OFF = "off"
     RECORD = "record"
     REPLAY = "replay"
 
 
 class ReplayMode(str, enum.Enum):
+    """``AUTORR_REPLAY_MODE``: what replay does with a call it has no recorded answer for."""
+
     STRICT = "strict"
     WARN = "warn"
     HYBRID = "hybrid"
 
 
 class Timing(str, enum.Enum):
+    """``AUTORR_TIMING``: replayed streams all at once, or at the recorded gaps."""
+
     FAST = "fast"
     PRESERVE = "preserve"
 
 
 class RedactionLevel(str, enum.Enum):
+    """How much beyond credentials is scrubbed before anything reaches the disk."""
+
     MINIMAL = "minimal"
     MODERATE = "moderate"
     STRICT = "strict"
@@ -56,6 +64,8 @@ CATEGORIES = ("llm_calls", "tool_calls", "http", "subprocess", "files")
 
 @dataclass(frozen=True)
 class Config:
+    """Every setting of a process, from the YAML file and ``AUTORR_*`` variables (frozen)."""
+
     mode: Mode = Mode.OFF
     replay_mode: ReplayMode = ReplayMode.STRICT
     output_dir: Path = Path("recordings")

@@ -30,6 +30,8 @@ def new_recording_id() -> str:
 
 @dataclass(frozen=True)
 class Manifest:
+    """What `stop_recording()` returns: counts, sizes and times of a finished recording."""
+
     recording_id: str
     path: str
     total_events: int
