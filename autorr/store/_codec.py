@@ -60,11 +60,13 @@ class BlobSink:
         self.stored_bytes = 0
 
     def put(self, data: bytes, scrub: bool = True) -> str:
-        if scrub:
-            data = self.scrub(data)
+        # Keyed by the bytes as sent, so a message re-sent every turn is neither
+        # scrubbed nor compressed again (the key is a hash: it reveals nothing).
         digest = blob_hash(data)
         if digest not in self.known:
             self.known.add(digest)
+            if scrub:
+                data = self.scrub(data)
             codec, stored = RAW, data
             if self.compression and len(data) >= COMPRESS_MIN:
                 packed = zstd_compress(data)

@@ -25,7 +25,7 @@ _MIGRATIONS: dict[int, str] = {
     );
     -- Content-addressed payloads: a message re-sent in every turn is stored once.
     CREATE TABLE IF NOT EXISTS blobs (
-        hash TEXT PRIMARY KEY,           -- blake2b-128 of the raw bytes
+        hash TEXT PRIMARY KEY,           -- blake2b-128 of the bytes before redaction
         codec INTEGER NOT NULL,          -- 0 raw, 1 zstd
         size INTEGER NOT NULL,           -- raw size
         data BLOB NOT NULL
