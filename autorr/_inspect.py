@@ -83,7 +83,7 @@ def format_description(info: dict[str, Any]) -> str:
     lines.append(f"  {'#':>3}  {'kind':<5} {'call':<44} {'status':<10} {'model':<16} {'ms':>8} {'ttft':>7} "
                  f"{'chunks':>6} {'tokens in/out':>13}")
     for e in info["events"]:
-        tokens = "" if e["input_tokens"] is None else f"{e['input_tokens']}/{e['output_tokens']}"
+        tokens = "" if e["input_tokens"] is None else f"{e['input_tokens']}/{e['output_tokens'] or '-'}"
         ttft = "" if e["ttft_ms"] is None else f"{e['ttft_ms']:.1f}"
         status = e["status"] if e["http_status"] in (None, 200) else f"{e['status']} {e['http_status']}"
         lines.append(

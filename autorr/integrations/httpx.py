@@ -85,7 +85,7 @@ def _stream_classes(lib: Any) -> tuple[type, type, type, type]:
             try:
                 self._inner.close()
             finally:
-                self._tee.handle.finish(Status.INCOMPLETE)
+                self._tee.closed()
 
     class TeeAsync(lib.AsyncByteStream):
         def __init__(self, inner: Any, tee: "_Tee") -> None:
@@ -106,7 +106,7 @@ def _stream_classes(lib: Any) -> tuple[type, type, type, type]:
             try:
                 await self._inner.aclose()
             finally:
-                self._tee.handle.finish(Status.INCOMPLETE)
+                self._tee.closed()
 
     class ReplaySync(lib.SyncByteStream):
         # One-shot: the openai SDK drains the stream again after [DONE]; a stream that
@@ -165,11 +165,21 @@ class _Tee:
             self.decode = None
 
     def end(self) -> None:
+        self.handle.meta["end"] = "eof"
         self.handle.finish(Status.OK)
 
+    def closed(self) -> None:
+        # SDKs close the response once they have seen [DONE], before the transport's
+        # end: a normal ending, with every chunk the caller read on record.
+        if not self.handle.done:
+            self.handle.meta["end"] = "closed"
+            self.handle.finish(Status.OK)
+
     def fail(self, exc: BaseException) -> None:
-        status = Status.INCOMPLETE if isinstance(exc, GeneratorExit) else Status.ERROR
-        self.handle.finish(status, None if status is Status.INCOMPLETE else exc)
+        if isinstance(exc, GeneratorExit):  # the caller stopped iterating
+            self.closed()
+        else:
+            self.handle.finish(Status.ERROR, exc)
 
 
 class _Pieces:

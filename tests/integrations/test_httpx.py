@@ -106,7 +106,7 @@ def test_half_read_stream_is_kept(echo_server, recordings):
 
     with Reader(recordings / "run.db") as reader:
         (event,) = reader.events()
-        assert event.status == "incomplete" and 1 <= len(event.chunks) < 5
+        assert event.meta["end"] == "closed" and 1 <= len(event.chunks) < 5
 
 
 def test_connection_error_is_recorded_and_replayed(recordings):
