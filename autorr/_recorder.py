@@ -6,6 +6,7 @@ import atexit
 import logging
 import os
 import secrets
+import sqlite3
 import threading
 import time
 import weakref
@@ -18,6 +19,7 @@ from ._config import Config, load_config
 from ._errors import ConfigError, NotActive
 from ._events import CallRequest, Event, Kind, Status
 from ._redact import Redactor
+from .replay._telemetry import is_telemetry
 
 __all__ = ["CallHandle", "Manifest", "Recorder", "new_recording_id"]
 
@@ -142,8 +144,11 @@ class Recorder:
         install_all()
         if self.path.exists() and not join:
             raise ConfigError(f"recording {self.id!r} already exists at {self.path}; choose another id")
-        self._writer = Writer(self.path, redactor=self.redactor, compression=self.config.compression,
-                              on_error=self._on_write_error)
+        try:
+            self._writer = Writer(self.path, redactor=self.redactor, compression=self.config.compression,
+                                  on_error=self._on_write_error)
+        except (OSError, sqlite3.Error) as exc:
+            raise ConfigError(f"cannot write recording {self.path} (AUTORR_DIR={self.directory}): {exc}") from None
         self._pid = os.getpid()
         self._started_at = time.time()
         if not join:
@@ -232,7 +237,7 @@ class Recorder:
         return self._writer is not None and self.capture.get(_KIND_SWITCH[kind], True)
 
     def decide(self, kind: Kind, fingerprint: str, request: CallRequest) -> "_session.Decision":
-        if not self.captures(kind):
+        if not self.captures(kind) or (kind is Kind.HTTP and is_telemetry(request.host, request.path)):
             return None
         return _session.Record(self.begin(kind, fingerprint, request))
 

@@ -151,3 +151,11 @@ def test_autorr_run_rejects_bad_values_with_exit_2(tmp_path):
                             env=_clean_env({"AUTORR_TIMING": "sometimes"}), capture_output=True, text=True)
     assert result.returncode == 2
     assert result.stderr.strip() == "autorr: error: AUTORR_TIMING='sometimes' is not valid; use one of: fast, preserve"
+
+
+def test_unwritable_recordings_dir_stops_with_exit_2(run_agent, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    result = run_agent("plain_http.py", env={"AUTORR_MODE": "record", "AUTORR_DIR": str(blocker / "recs")})
+    assert result.returncode == 2 and "AGENT RAN" not in result.stdout
+    assert result.stderr.startswith("autorr: error: cannot write recording")

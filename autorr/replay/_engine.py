@@ -17,8 +17,9 @@ from typing import Any
 from .. import _session
 from .._config import Config, ReplayMode, Timing, load_config
 from .._errors import NotActive, StrictReplayMismatch
-from .._events import CallRequest, Kind
+from .._events import CallRequest, Event, Kind, Status
 from ._matchers import closeness, explain
+from ._telemetry import is_telemetry
 
 __all__ = ["Player", "category_of"]
 
@@ -38,6 +39,12 @@ def category_of(kind: Kind, request: CallRequest) -> str:
 def _live_view(request: CallRequest) -> dict[str, Any]:
     return {"method": request.method, "host": request.host, "path": request.path, "query": request.query,
             "json": request.json, "body": None if request.json is not None else request.body}
+
+
+def _empty_answer(fingerprint: str) -> Event:
+    return Event(kind=Kind.HTTP.value, fingerprint=fingerprint, occurrence=0, seq=0, started_at=0.0, duration_us=0,
+                 status=Status.OK.value, request={}, body=b"{}",
+                 response={"status": 200, "headers": [("content-type", "application/json")], "streamed": False})
 
 
 class Player:
@@ -150,6 +157,9 @@ class Player:
     def decide(self, kind: Kind, fingerprint: str, request: CallRequest) -> _session.Decision:
         if not self.active:
             return None
+        if kind is Kind.HTTP and is_telemetry(request.host, request.path):
+            self._count("ignored", "http")
+            return _session.Serve(_empty_answer(fingerprint))
         key = (kind.value, fingerprint)
         with self._lock:
             occurrence = self._next.get(key, 0)
@@ -247,13 +257,13 @@ class Player:
 
     # -- statistics -----------------------------------------------------------------
     def _reset_stats(self) -> None:
-        self._stats = {"total": 0, "matched": 0, "mismatched": 0, "live": 0, "by_category": {}}
+        self._stats = {"total": 0, "matched": 0, "mismatched": 0, "live": 0, "ignored": 0, "by_category": {}}
 
     def _count(self, what: str, category: str) -> None:
         with self._lock:
             self._stats[what] += 1
             per = self._stats["by_category"].setdefault(category, {"matched": 0, "mismatched": 0, "live": 0})
-            per[what] += 1
+            per[what] = per.get(what, 0) + 1
 
     def _record_mismatch(self, details: dict[str, Any], category: str) -> None:
         self._count("mismatched", category)

@@ -184,3 +184,32 @@ def test_recording_off_leaves_calls_untouched(echo_server):
 
     url, _ = echo_server
     assert httpx2.Client().get(url + "/plain").json()["path"] == "/plain"
+
+
+def test_telemetry_is_neither_recorded_nor_sent_in_replay(echo_server, recordings):
+    import httpx2
+
+    url, srv = echo_server
+    trace_url = "https://api.openai.com/v1/traces/ingest"
+
+    def transport_for(hits):
+        def handler(request):
+            hits.append(str(request.url))
+            return httpx2.Response(200, json={"ok": True})
+
+        return httpx2.MockTransport(handler)
+
+    recorded_hits: list[str] = []
+    with autorr.recording(recordings / "run.db") as rec:
+        with httpx2.Client(transport=transport_for(recorded_hits)) as exporter:
+            exporter.post(trace_url, json={"trace_id": "random-1"})
+        httpx2.get(url + "/x")
+    assert recorded_hits == [trace_url] and rec.manifest.total_events == 1
+    _stop(srv)
+    replay_hits: list[str] = []
+    with autorr.replaying(recordings / "run.db") as player:
+        with httpx2.Client(transport=transport_for(replay_hits)) as exporter:
+            assert exporter.post(trace_url, json={"trace_id": "random-2"}).status_code == 200
+        httpx2.get(url + "/x")
+    assert replay_hits == [] and player.statistics()["ignored"] == 1
+    assert player.statistics()["mismatch_count"] == 0

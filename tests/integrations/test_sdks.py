@@ -44,10 +44,11 @@ def test_strict_mismatch_fails_fast_without_sdk_retries(run_agent, llm_server, r
 
 def test_warn_mode_continues_with_the_nearest_answer(run_agent, llm_server, recordings):
     recorded = run_agent("openai_all.py", env={"AUTORR_MODE": "record"}, server=llm_server)
-    llm_server.stop()
+    hits = llm_server.hits  # the server stays up: warn replay must still not reach it
     result = run_agent("openai_all.py", "Tell me about Lyon",
                        env={"AUTORR_MODE": "replay", "AUTORR_REPLAY_MODE": "warn"}, server=llm_server)
     assert result.returncode == 0, result.stderr
+    assert llm_server.hits == hits
     assert result.stdout == recorded.stdout  # the nearest recorded answers, so the same output
     assert "warn mode: serving the nearest recorded answer" in result.stderr
 
