@@ -1,10 +1,10 @@
 """Payload encoding: content addressing, JSON splitting and zstd.
 
 A chat request re-sends the whole conversation every turn. Storing each request
-whole makes a recording grow with the square of its length; instead the top-level
-JSON values (and each element of top-level lists, i.e. each message) that are large
-enough become blobs of their own, keyed by their hash, so every message is stored
-once however often it is sent.
+whole makes a recording grow with the square of its length; instead each top-level
+list (the messages) becomes a chain of content-addressed nodes, one per element, and
+large top-level values become blobs of their own, so every message is stored once
+however often it is sent, and a request row holds a few hashes.
 """
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ from typing import Any, Callable
 
 import orjson
 
-__all__ = ["REF", "BlobSink", "decode_blob", "join_json", "split_json", "zstd_compress"]
+__all__ = ["LIST", "REF", "BlobSink", "decode_blob", "join_json", "split_json", "zstd_compress"]
 
 REF = "$ref"
+LIST = "$list"  # a chain of list nodes, see `_chain`
 SPLIT_MIN = 256  # smaller values stay inline: a row of their own costs more
 COMPRESS_MIN = 96
 
@@ -90,35 +91,46 @@ def _maybe_ref(value: Any, sink: BlobSink) -> Any:
     return value
 
 
+def _chain(items: list[Any], sink: BlobSink) -> str | None:
+    """Store a list as a chain of nodes ``[parent, element]``; returns the last node's hash.
+
+    A node's hash covers its whole prefix, so a conversation that grows by one
+    message per turn adds one node per turn: storage stays linear in its length.
+    """
+    parent = None
+    for element in items:
+        parent = sink.put(orjson.dumps([parent, _maybe_ref(element, sink)]))
+    return parent
+
+
 def split_json(value: Any, sink: BlobSink) -> Any:
-    """Replace large top-level values / list elements with blob references."""
+    """Replace top-level lists with chains and large top-level values with blob references."""
     if isinstance(value, dict):
-        out = {}
-        for key, item in value.items():
-            if isinstance(item, list):
-                out[key] = [_maybe_ref(element, sink) for element in item]
-            else:
-                out[key] = _maybe_ref(item, sink)
-        return out
-    if isinstance(value, list):
-        return [_maybe_ref(element, sink) for element in value]
+        return {key: {LIST: _chain(item, sink)} if isinstance(item, list) and item else _maybe_ref(item, sink)
+                for key, item in value.items()}
+    if isinstance(value, list) and value:
+        return {LIST: _chain(value, sink)}
     return value
 
 
-def _is_ref(value: Any) -> bool:
-    return isinstance(value, dict) and len(value) == 1 and REF in value
+def _is(value: Any, marker: str) -> bool:
+    return isinstance(value, dict) and len(value) == 1 and marker in value
 
 
 def join_json(value: Any, load: Callable[[str], bytes]) -> Any:
     """Inverse of `split_json`."""
     def resolve(item: Any) -> Any:
-        return orjson.loads(load(item[REF])) if _is_ref(item) else item
+        if _is(item, REF):
+            return orjson.loads(load(item[REF]))
+        if _is(item, LIST):
+            out, node = [], item[LIST]
+            while node is not None:
+                node, element = orjson.loads(load(node))
+                out.append(resolve(element))
+            out.reverse()
+            return out
+        return item
 
-    if isinstance(value, dict):
-        return {
-            key: [resolve(e) for e in item] if isinstance(item, list) else resolve(item)
-            for key, item in value.items()
-        }
-    if isinstance(value, list):
-        return [resolve(e) for e in value]
-    return value
+    if isinstance(value, dict) and not _is(value, LIST):
+        return {key: resolve(item) for key, item in value.items()}
+    return resolve(value)

@@ -43,6 +43,9 @@ def test_round_trip_and_history_stored_once(tmp_path):
         (blobs,) = reader._query("SELECT count(*) FROM blobs WHERE size > 400")[0]
         assert blobs == 30
         assert reader.index()[("http", "fp3")] == {0: events[3].id}
+        # each row holds a few hashes, not the whole history: storage is linear in turns
+        (longest,) = reader._query("SELECT max(length(request)) FROM events")[0]
+        assert longest < 400
 
 
 def test_stream_chunks_keep_their_boundaries_and_offsets(tmp_path):
