@@ -99,7 +99,7 @@ class CallHandle:
             log.warning("autorr: failed to record %s: %s", self.request.summary, exc)
 
 
-class Recorder:
+class Recorder(_session.Scoped):
     """Records the calls made while it is active (see `autorr.recording`)."""
 
     fail_open = True  # an autorr failure lets the call through unrecorded
@@ -208,15 +208,6 @@ class Recorder:
         size = sum(p.stat().st_size for p in self.path.parent.glob(self.path.name + "*") if p.is_file())
         return Manifest(self.id, str(self.path), events, chunks, size, raw, stored, self._started_at, ended,
                         round(ended - self._started_at, 6), parent)
-
-    def __enter__(self) -> "Recorder":
-        self.start()
-        self._token = _session.activate(self)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        _session.deactivate(self._token)
-        self.stop()
 
     def _on_write_error(self, exc: BaseException) -> None:
         log.error("autorr: recording %s lost events: %s", self.id, exc)

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from ._recorder import CallHandle
 
 __all__ = [
-    "SUSPENDED", "Decision", "Record", "Serve", "Session", "activate", "active", "deactivate", "get_default",
+    "SUSPENDED", "Decision", "Record", "Scoped", "Serve", "Session", "activate", "active", "deactivate", "get_default",
     "set_default", "suspend",
 ]
 
@@ -41,6 +41,25 @@ Decision = Union[Serve, Record, None]  # None: go live, record nothing
 
 class Session(Protocol):
     def decide(self, kind: "Kind", fingerprint: str, request: "CallRequest") -> Decision: ...
+
+
+class Scoped:
+    """``with session:`` starts it and makes it the active one for this thread / task."""
+
+    def start(self) -> Any:  # pragma: no cover - provided by Recorder / Player
+        raise NotImplementedError
+
+    def stop(self) -> Any:  # pragma: no cover
+        raise NotImplementedError
+
+    def __enter__(self) -> Any:
+        self.start()
+        self.__dict__.setdefault("_tokens", []).append(activate(self))  # type: ignore[arg-type]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        deactivate(self.__dict__["_tokens"].pop())
+        self.stop()
 
 
 _current: contextvars.ContextVar[Any] = contextvars.ContextVar("autorr_session", default=None)

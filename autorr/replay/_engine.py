@@ -47,7 +47,7 @@ def _empty_answer(fingerprint: str) -> Event:
                  response={"status": 200, "headers": [("content-type", "application/json")], "streamed": False})
 
 
-class Player:
+class Player(_session.Scoped):
     """Replays one recording (and its parents); each instance has its own counters."""
 
     fail_open = False  # an autorr failure during replay must not reach the network
@@ -138,15 +138,6 @@ class Player:
 
     def set_mode(self, mode: ReplayMode | str) -> None:
         self.mode = ReplayMode(str(getattr(mode, "value", mode)).lower())
-
-    def __enter__(self) -> "Player":
-        self.start()
-        self._token = _session.activate(self)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        _session.deactivate(self._token)
-        self.stop()
 
     @property
     def child(self) -> Any:
