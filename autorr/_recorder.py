@@ -191,11 +191,12 @@ class Recorder(_session.Scoped):
             writer.set_meta(models=sorted(self._models))
         writer.set_meta(ended_at=ended)
         writer.flush()
+        self.manifest = self._manifest(ended)
+        writer.set_meta(manifest=self.manifest.as_dict())
         writer.close()
         self._writer = None
         if _session.get_default() is self:
             _session.set_default(None)
-        self.manifest = self._manifest(ended)
         return self.manifest
 
     def _manifest(self, ended: float) -> Manifest:
@@ -215,12 +216,16 @@ class Recorder(_session.Scoped):
     def _ensure_writer(self) -> Any:
         # After fork() the writer thread is gone and the SQLite handle must not be shared.
         if self._pid != os.getpid() and self._writer is not None:
+            from multiprocessing import util
+
             from .store import Writer
 
             self._writer = Writer(self.path, redactor=self.redactor, compression=self.config.compression)
             self._pid = os.getpid()
             self._occurrences.clear()
             self._open = weakref.WeakSet()
+            # A forked multiprocessing worker leaves through os._exit(): atexit never runs there.
+            util.Finalize(None, self._writer.close, exitpriority=0)
         return self._writer
 
     # -- the hot path ---------------------------------------------------------------

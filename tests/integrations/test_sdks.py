@@ -95,3 +95,36 @@ def test_recording_does_not_delay_the_first_token(llm_server, recordings):
     # the stream takes >= 175 ms; a recorder that buffered would deliver the first chunk after it
     assert recorded[1] > 0.15
     assert recorded[0] < live[0] + 0.05 and recorded[0] < recorded[1] / 2
+
+
+def test_preserve_timing_replays_the_recorded_gaps(llm_server, recordings):
+    import statistics
+
+    import openai
+
+    import autorr
+    from autorr.store import Reader
+
+    llm_server.chunk_delay = 0.025
+    client = openai.OpenAI(base_url=llm_server.openai_base_url, api_key=FAKE_KEY)
+
+    def arrival_times():
+        started = time.perf_counter()
+        stream = client.chat.completions.create(model="m", messages=[{"role": "user", "content": "gaps"}],
+                                                stream=True)
+        return [time.perf_counter() - started for _ in stream]
+
+    with autorr.recording(recordings / "gaps.db"):
+        arrival_times()
+    llm_server.stop()
+    with Reader(recordings / "gaps.db") as reader:
+        (event,) = reader.events()
+        recorded = [offset / 1e6 for _, offset in event.chunks]
+    with autorr.replaying(recordings / "gaps.db", timing="preserve"):
+        replayed = arrival_times()
+    recorded_gaps = [b - a for a, b in zip(recorded, recorded[1:])]
+    replayed_gaps = [b - a for a, b in zip(replayed, replayed[1:])]
+    assert len(recorded_gaps) >= len(replayed_gaps) >= 7  # the SDK yields no event for [DONE]
+    assert statistics.median(abs(a - b) for a, b in zip(recorded_gaps, replayed_gaps)) < 0.01
+    with autorr.replaying(recordings / "gaps.db", timing="fast"):
+        assert arrival_times()[-1] < 0.1
