@@ -21,6 +21,14 @@ from ._api import (
     stop_recording,
     stop_replay,
 )
+from ._analysis import (
+    RecordedEvent,
+    RecordedStream,
+    StreamChunk,
+    analyze_stream_timing,
+    get_recorded_events,
+    get_recorded_streams,
+)
 from ._config import Config, Mode, RedactionLevel, ReplayMode, Timing, load_config
 from ._errors import (
     AutorrError,
@@ -47,14 +55,20 @@ __all__ = [
     "Recorder",
     "RecordingCorrupt",
     "RecordingNotFound",
+    "RecordedEvent",
+    "RecordedStream",
     "RedactionLevel",
     "ReplayMismatch",
     "ReplayMode",
+    "StreamChunk",
     "StrictReplayMismatch",
     "Timing",
+    "analyze_stream_timing",
     "checkpoint",
     "configure_capture",
     "get_mismatch_details",
+    "get_recorded_events",
+    "get_recorded_streams",
     "get_recording_directory",
     "get_replay_statistics",
     "is_recording",

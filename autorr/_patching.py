@@ -8,7 +8,6 @@ someone else stacked on top of ours is left alone and reported).
 
 from __future__ import annotations
 
-import importlib
 import logging
 import sys
 import threading
@@ -110,10 +109,3 @@ def installed() -> list[str]:
     """Targets currently wrapped, for diagnostics and tests."""
     with _lock:
         return sorted(_applied)
-
-
-def import_optional(name: str) -> Any | None:
-    try:
-        return importlib.import_module(name)
-    except ImportError:
-        return None

@@ -146,7 +146,7 @@ class Recorder(_session.Scoped):
             raise ConfigError(f"recording {self.id!r} already exists at {self.path}; choose another id")
         try:
             self._writer = Writer(self.path, redactor=self.redactor, compression=self.config.compression,
-                                  on_error=self._on_write_error)
+                                  on_error=self._on_write_error, enrich=_enrich)
         except (OSError, sqlite3.Error) as exc:
             raise ConfigError(f"cannot write recording {self.path} (AUTORR_DIR={self.directory}): {exc}") from None
         self._pid = os.getpid()
@@ -220,7 +220,8 @@ class Recorder(_session.Scoped):
 
             from .store import Writer
 
-            self._writer = Writer(self.path, redactor=self.redactor, compression=self.config.compression)
+            self._writer = Writer(self.path, redactor=self.redactor, compression=self.config.compression,
+                                  enrich=_enrich)
             self._pid = os.getpid()
             self._occurrences.clear()
             self._open = weakref.WeakSet()
@@ -294,6 +295,15 @@ class Recorder(_session.Scoped):
     def flush(self) -> None:
         if self._writer is not None:
             self._writer.flush()
+
+
+def _enrich(event: Event) -> None:
+    request = event.request
+    if event.kind == Kind.HTTP.value and isinstance(request, CallRequest):
+        from ._llm import describe_llm_call
+
+        view = {"host": request.host, "path": request.path, "json": request.json}
+        event.meta.update(describe_llm_call(view, event.response, event.body, event.chunks, event.duration_us))
 
 
 def _model_of(request: CallRequest) -> str | None:

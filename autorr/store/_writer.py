@@ -56,8 +56,10 @@ _STOP = object()
 
 class Writer:
     def __init__(self, path: Path, *, redactor: Redactor, compression: bool = True, max_queue: int = 10_000,
-                 on_error: Callable[[BaseException], None] | None = None) -> None:
+                 on_error: Callable[[BaseException], None] | None = None,
+                 enrich: Callable[[Event], None] | None = None) -> None:
         self.path = path
+        self.enrich = enrich  # adds metadata to an event, here rather than on the agent's thread
         self.redactor = redactor
         self.compression = compression
         self.on_error = on_error
@@ -184,6 +186,11 @@ class Writer:
         return self.redactor.scrub_text(text)
 
     def _event_row(self, event: Event, sink: BlobSink) -> tuple:
+        if self.enrich is not None:
+            try:
+                self.enrich(event)
+            except Exception as exc:  # metadata is a nicety; the event itself must land
+                log.debug("autorr: no metadata for %s: %s", event.summary, exc)
         request = event.request
         if isinstance(request, CallRequest):
             request = self._request_dict(request, sink)

@@ -1,0 +1,142 @@
+"""Recorded events and streams as objects for analysis (`get_recorded_events`, ...)."""
+
+from __future__ import annotations
+
+import os
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import orjson
+
+from ._config import load_config
+from .store import Reader, resolve
+
+__all__ = ["RecordedEvent", "RecordedStream", "StreamChunk", "analyze_stream_timing", "get_recorded_events",
+           "get_recorded_streams"]
+
+
+@dataclass(frozen=True)
+class StreamChunk:
+    index: int
+    offset_us: int  # from the start of the call
+    data: bytes
+
+    @property
+    def text(self) -> str:
+        return self.data.decode("utf-8", "replace")
+
+
+@dataclass(frozen=True)
+class RecordedEvent:
+    id: int
+    timestamp: float  # unix seconds at the start of the call
+    event_type: str  # llm_call | http | subprocess | file | tool
+    call: str
+    inputs: dict[str, Any]
+    outputs: dict[str, Any]
+    duration: float  # seconds
+    status: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+    fingerprint: str = ""
+    occurrence: int = 0
+
+
+@dataclass(frozen=True)
+class RecordedStream:
+    event_id: int
+    call: str
+    chunks: list[StreamChunk]
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ttft_ms(self) -> float | None:
+        return self.chunks[0].offset_us / 1000 if self.chunks else None
+
+
+def _open(id_or_path: str | os.PathLike[str] | None, directory: str | os.PathLike[str] | None) -> Reader:
+    folder = Path(directory) if directory is not None else load_config().output_dir
+    return Reader(resolve(os.fspath(id_or_path) if id_or_path is not None else None, folder))
+
+
+def _body_view(body: bytes | None, streamed: bool) -> Any:
+    if not body:
+        return None
+    if not streamed:
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError:
+            pass
+    return body.decode("utf-8", "replace")
+
+
+def _outputs(event: Any) -> dict[str, Any]:
+    if event.kind != "http":
+        return orjson.loads(event.body) if event.body else {}
+    response = event.response or {}
+    out = {"status": response.get("status"), "headers": dict(response.get("headers") or []),
+           "body": _body_view(event.body, bool(event.chunks))}
+    if event.error:
+        out["error"] = event.error
+    return out
+
+
+def get_recorded_events(id_or_path: str | os.PathLike[str] | None = None,
+                        directory: str | os.PathLike[str] | None = None) -> list[RecordedEvent]:
+    """Every recorded call, in start order, with its inputs, outputs, duration and metadata."""
+    with _open(id_or_path, directory) as reader:
+        out = []
+        for event in reader.events(with_body=True):
+            request = reader.request(event)
+            inputs = request.get("json") if request.get("json") is not None else request
+            event_type = "llm_call" if event.meta.get("provider") else event.kind
+            out.append(RecordedEvent(
+                id=event.id or 0, timestamp=event.started_at, event_type=event_type, call=event.summary,
+                inputs=inputs if isinstance(inputs, dict) else {"value": inputs}, outputs=_outputs(event),
+                duration=event.duration_us / 1e6, status=event.status, metadata=dict(event.meta),
+                fingerprint=event.fingerprint, occurrence=event.occurrence))
+        return out
+
+
+def get_recorded_streams(id_or_path: str | os.PathLike[str] | None = None,
+                         directory: str | os.PathLike[str] | None = None) -> list[RecordedStream]:
+    """Every streamed response, chunk by chunk, with each chunk's offset in microseconds."""
+    with _open(id_or_path, directory) as reader:
+        streams = []
+        for event in reader.events(with_body=True):
+            if not event.chunks:
+                continue
+            body, pos, chunks = event.body or b"", 0, []
+            for i, (size, offset) in enumerate(event.chunks):
+                chunks.append(StreamChunk(i, offset, body[pos:pos + size]))
+                pos += size
+            streams.append(RecordedStream(event.id or 0, event.summary, chunks, dict(event.meta)))
+        return streams
+
+
+def analyze_stream_timing(chunks: Iterable[StreamChunk | tuple[int, int] | float],
+                          output_tokens: int | None = None) -> dict[str, Any]:
+    """Average gap, TTFT and throughput of one stream (chunks or their offsets in µs)."""
+    offsets = []
+    for chunk in chunks:
+        if isinstance(chunk, StreamChunk):
+            offsets.append(chunk.offset_us / 1e6)
+        elif isinstance(chunk, tuple):
+            offsets.append(chunk[1] / 1e6)
+        else:
+            offsets.append(float(chunk))
+    if not offsets:
+        return {"chunks": 0, "ttft_seconds": None, "average_delay_seconds": None, "tokens_per_second": None}
+    gaps = [b - a for a, b in zip(offsets, offsets[1:])]
+    span = offsets[-1] - offsets[0]
+    tokens = output_tokens if output_tokens is not None else len(offsets)
+    return {
+        "chunks": len(offsets),
+        "ttft_seconds": offsets[0],
+        "average_delay_seconds": statistics.fmean(gaps) if gaps else 0.0,
+        "median_delay_seconds": statistics.median(gaps) if gaps else 0.0,
+        "max_delay_seconds": max(gaps) if gaps else 0.0,
+        "total_seconds": offsets[-1],
+        "tokens_per_second": round(tokens / span, 3) if span > 0 else None,
+    }

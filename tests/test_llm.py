@@ -1,0 +1,57 @@
+"""LLM metadata from the recorded exchange: tokens and cost as the server reported them."""
+
+from __future__ import annotations
+
+import pytest
+
+import autorr
+from autorr._llm import cost_of, price_table
+
+openai = pytest.importorskip("openai")
+anthropic = pytest.importorskip("anthropic")
+
+
+def test_tokens_cost_ttft_and_tool_calls(llm_server, recordings):
+    llm_server.chunk_delay = 0.01
+    client = openai.OpenAI(base_url=llm_server.openai_base_url, api_key="sk-test-x")
+    claude = anthropic.Anthropic(base_url=llm_server.anthropic_base_url, api_key="sk-test-x")
+    tools = [{"type": "function", "function": {"name": "lookup", "parameters": {
+        "type": "object", "properties": {"q": {"type": "string"}}, "required": ["q"]}}}]
+    with autorr.recording(recordings / "meta.db"):
+        plain = client.chat.completions.create(model="gpt-4o-mini", temperature=0.3,
+                                               messages=[{"role": "user", "content": "count my words please"}])
+        streamed = list(client.chat.completions.create(
+            model="gpt-4o-mini", stream=True, stream_options={"include_usage": True},
+            messages=[{"role": "user", "content": "stream it"}]))
+        client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "find x"}], tools=tools)
+        with claude.messages.stream(model="claude-3-5-haiku-latest", max_tokens=64,
+                                    messages=[{"role": "user", "content": "hello claude"}]) as stream:
+            final = stream.get_final_message()
+        client.chat.completions.create(model="local-llama", messages=[{"role": "user", "content": "x"}])
+
+    events = autorr.get_recorded_events(recordings / "meta.db")
+    assert [e.event_type for e in events] == ["llm_call"] * 5
+    first, second, third, fourth, fifth = (e.metadata for e in events)
+    assert (first["input_tokens"], first["output_tokens"]) == (plain.usage.prompt_tokens, plain.usage.completion_tokens)
+    assert first["params"] == {"temperature": 0.3} and first["provider"] == "openai"
+    assert first["cost_usd"] == cost_of("gpt-4o-mini", plain.usage.prompt_tokens, plain.usage.completion_tokens)
+    usage = streamed[-1].usage
+    assert (second["input_tokens"], second["output_tokens"]) == (usage.prompt_tokens, usage.completion_tokens)
+    assert second["ttft_ms"] > 0 and second["tokens_per_second"] > 0
+    assert third["tool_calls"] == ["lookup"]
+    assert fourth["provider"] == "anthropic" and fourth["output_tokens"] == final.usage.output_tokens
+    assert fourth["input_tokens"] == final.usage.input_tokens and fourth["tokens_per_second"] > 0
+    assert fifth["cost_usd"] is None  # unknown model: no guess
+    assert all(m["price_table"] == price_table()["version"] for m in (first, fifth))
+
+    (stream_a, stream_b) = autorr.get_recorded_streams(recordings / "meta.db")
+    timing = autorr.analyze_stream_timing(stream_a.chunks)
+    assert timing["chunks"] == len(stream_a.chunks) >= 10 and timing["average_delay_seconds"] > 0.005
+    assert stream_b.metadata["provider"] == "anthropic"
+
+
+def test_cost_uses_the_longest_prefix_and_cached_price():
+    assert cost_of("gpt-4o-mini-2024-07-18", 1_000_000, 0) == 0.15
+    assert cost_of("gpt-4o-2024-08-06", 1_000_000, 1_000_000, cached_tokens=1_000_000) == 1.25 + 10.0
+    assert cost_of("openrouter/anthropic/claude-3-5-haiku-20241022", 0, 1_000_000) == 4.0
+    assert cost_of("mystery", 10, 10) is None
