@@ -40,6 +40,7 @@ from ._errors import (
     StrictReplayMismatch,
 )
 from ._recorder import Manifest, Recorder
+from .integrations.tools import tool
 from .replay import Player
 
 __version__ = "0.1.0"
@@ -82,4 +83,5 @@ __all__ = [
     "start_replay",
     "stop_recording",
     "stop_replay",
+    "tool",
 ]

@@ -32,7 +32,7 @@ _capture: dict[str, bool] = {}
 _pending_mode: ReplayMode | None = None
 _pending_overrides: dict[str, Any] | None = None
 
-_CAPTURE_KEYS = ("capture_llm_calls", "capture_tool_calls", "capture_streaming")
+_CAPTURE_KEYS = ("capture_llm_calls", "capture_tool_calls", "capture_streaming", "capture_file_operations")
 
 
 def _config() -> Config:
@@ -97,7 +97,12 @@ def checkpoint(name: str, state: Any = None) -> None:
 
 
 def configure_capture(settings: Mapping[str, bool]) -> None:
-    """Switch kinds of capture on or off: capture_llm_calls, capture_tool_calls, capture_streaming."""
+    """Switch kinds of capture on or off.
+
+    ``capture_llm_calls`` (LLM API requests), ``capture_tool_calls`` (other HTTP,
+    subprocesses, ``@autorr.tool`` functions), ``capture_streaming`` (chunk timing),
+    ``capture_file_operations`` (reads and writes under the project).
+    """
     for key, value in settings.items():
         if key not in _CAPTURE_KEYS:
             raise ConfigError(f"configure_capture: unknown key {key!r}; use: {', '.join(_CAPTURE_KEYS)}")

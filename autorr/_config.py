@@ -85,6 +85,7 @@ class Config:
     capture_llm_calls: bool = True
     capture_tool_calls: bool = True
     capture_streaming: bool = True
+    capture_file_operations: bool = True
     redact_sensitive_data: bool = True
     redaction_level: RedactionLevel = RedactionLevel.MODERATE
 
@@ -114,6 +115,7 @@ _YAML_KEYS = {
     "capture_llm_calls": bool,
     "capture_tool_calls": bool,
     "capture_streaming": bool,
+    "capture_file_operations": bool,
     "redact_sensitive_data": bool,
     "redaction_level": RedactionLevel,
     "replay_mode": ReplayMode,

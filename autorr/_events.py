@@ -38,7 +38,7 @@ class CallRequest:
 
     @property
     def summary(self) -> str:
-        return f"{self.method} {self.host}{self.path}"
+        return f"{self.method} {self.host}{self.path}" if self.host else f"{self.method} {self.path}"
 
 
 @dataclass(slots=True)
@@ -65,4 +65,6 @@ class Event:
         req = self.request
         if isinstance(req, CallRequest):
             return req.summary
-        return f"{req.get('method', '')} {req.get('host', '')}{req.get('path', '')}".strip()
+        host = req.get("host") or ""
+        return f"{req.get('method', '')} {host}{req.get('path', '')}".strip() if host else \
+            f"{req.get('method', '')} {req.get('path', '')}".strip()

@@ -19,6 +19,7 @@ from ._config import Config, load_config
 from ._errors import ConfigError, NotActive
 from ._events import CallRequest, Event, Kind, Status
 from ._redact import Redactor
+from .replay._engine import category_of
 from .replay._telemetry import is_telemetry
 
 __all__ = ["CallHandle", "Manifest", "Recorder", "new_recording_id"]
@@ -50,8 +51,9 @@ class Manifest:
         return dict(self.__dict__)
 
 
-_KIND_SWITCH = {Kind.HTTP: "capture_llm_calls", Kind.SUBPROCESS: "capture_tool_calls",
-                Kind.FILE: "capture_tool_calls", Kind.TOOL: "capture_tool_calls"}
+# Which capture switch governs each override category.
+_SWITCH = {"llm_calls": "capture_llm_calls", "http": "capture_tool_calls", "subprocess": "capture_tool_calls",
+           "tool_calls": "capture_tool_calls", "files": "capture_file_operations"}
 
 
 class CallHandle:
@@ -115,7 +117,7 @@ class Recorder(_session.Scoped):
                                          ("agent_id", agent_id or self.config.agent_id)) if v}
         self.parent = parent
         self.capture = {name: getattr(self.config, name) for name in
-                        ("capture_llm_calls", "capture_tool_calls", "capture_streaming")}
+                        ("capture_llm_calls", "capture_tool_calls", "capture_streaming", "capture_file_operations")}
         self.redactor = Redactor(self.config.redaction_level, patterns=self.config.redact_sensitive_data)
         self.path = self.directory / f"{self.id}.db"
         self._lock = threading.Lock()
@@ -230,11 +232,11 @@ class Recorder(_session.Scoped):
         return self._writer
 
     # -- the hot path ---------------------------------------------------------------
-    def captures(self, kind: Kind) -> bool:
-        return self._writer is not None and self.capture.get(_KIND_SWITCH[kind], True)
+    def captures(self, kind: Kind, request: CallRequest) -> bool:
+        return self._writer is not None and self.capture.get(_SWITCH[category_of(kind, request)], True)
 
     def decide(self, kind: Kind, fingerprint: str, request: CallRequest) -> "_session.Decision":
-        if not self.captures(kind) or (kind is Kind.HTTP and is_telemetry(request.host, request.path)):
+        if not self.captures(kind, request) or (kind is Kind.HTTP and is_telemetry(request.host, request.path)):
             return None
         return _session.Record(self.begin(kind, fingerprint, request))
 

@@ -76,13 +76,13 @@ def test_capture_switch_leaves_calls_live_and_unrecorded(echo_server, recordings
     import httpx2
 
     url, _ = echo_server
-    autorr.configure_capture({"capture_llm_calls": False})
+    autorr.configure_capture({"capture_tool_calls": False})  # /x is not an LLM endpoint
     try:
         with autorr.recording(recordings / "r.db") as rec:
             httpx2.get(url + "/x")
         assert rec.manifest.total_events == 0
     finally:
-        autorr.configure_capture({"capture_llm_calls": True})
+        autorr.configure_capture({"capture_tool_calls": True})
 
 
 def test_two_agents_in_threads_record_separately(echo_server, recordings):
