@@ -1,0 +1,297 @@
+"""Subprocesses: ``subprocess.Popen`` and so ``run``, ``check_output``, ``check_call``, ``call``.
+
+Recording runs the process and keeps argv, return code, stdout and stderr (whether
+read through ``communicate()`` or straight from ``p.stdout``), duration and the
+names of changed environment variables. Replay starts no process: the ``Popen``
+object answers ``communicate`` / ``wait`` / ``poll`` / ``returncode`` / ``stdout``
+from the recording.
+
+Calls made by the standard library itself (``platform.processor()`` runs
+``uname -p``, which the openai SDK triggers once per process) are left alone: they
+are not the agent's tools, and serving or refusing them would make replay depend
+on a library's caching.
+"""
+
+from __future__ import annotations
+
+import base64
+import inspect
+import io
+import logging
+import os
+import sys
+import sysconfig
+import threading
+from typing import Any
+
+import wrapt
+
+from .._events import Kind, Status
+from .._patching import Patch
+from .._session import Serve, active
+from ..replay._fingerprint import request_fingerprint
+from ._calls import call_request, encode_value, recorded_result
+
+__all__ = ["PATCHES"]
+
+log = logging.getLogger("autorr")
+
+_PIPE = -1
+_STDOUT = -2
+_STDLIB = tuple({os.path.realpath(sysconfig.get_paths()[k]) + os.sep for k in ("stdlib", "platstdlib")})
+_SKIP = (os.path.realpath(os.path.dirname(__file__)).rsplit(os.sep, 1)[0] + os.sep,
+         os.path.realpath(os.path.dirname(wrapt.__file__)) + os.sep)
+_SIGNATURE: inspect.Signature | None = None
+
+
+def _stdlib_caller() -> bool:
+    frame = sys._getframe(2)
+    while frame is not None:
+        name = frame.f_code.co_filename
+        if not (name.endswith(("subprocess.py", "contextlib.py")) or name.startswith(_SKIP)):
+            real = os.path.realpath(name)
+            return real.startswith(_STDLIB) and "-packages" not in real
+        frame = frame.f_back
+    return False
+
+
+def _bind(original: Any, args: tuple, kwargs: dict) -> dict[str, Any]:
+    global _SIGNATURE
+    if _SIGNATURE is None:
+        _SIGNATURE = inspect.signature(original)
+    bound = _SIGNATURE.bind(*args, **kwargs)  # `original` is bound: no self
+    bound.apply_defaults()
+    return bound.arguments
+
+
+def _argv(value: Any) -> list[str]:
+    if isinstance(value, (str, bytes, os.PathLike)):
+        return [os.fsdecode(value)]
+    return [os.fsdecode(a) for a in value]
+
+
+def _text_mode(params: dict[str, Any]) -> bool:
+    return bool(params.get("text") or params.get("universal_newlines") or params.get("encoding")
+                or params.get("errors"))
+
+
+def _encode_output(data: Any) -> Any:
+    if data is None:
+        return None
+    if isinstance(data, str):
+        return {"text": data}
+    return {"b64": base64.b64encode(bytes(data)).decode()}
+
+
+def _decode_output(data: Any, text: bool, params: dict[str, Any]) -> Any:
+    if data is None:
+        return None
+    value = data["text"] if "text" in data else base64.b64decode(data["b64"])
+    encoding = params.get("encoding") or "utf-8"
+    if text and isinstance(value, bytes):
+        return value.decode(encoding, params.get("errors") or "strict")
+    if not text and isinstance(value, str):
+        return value.encode(encoding)
+    return value
+
+
+class _Tee(wrapt.ObjectProxy):  # type: ignore[misc]
+    """A pipe read straight by the caller: what it reads is recorded."""
+
+    def __init__(self, wrapped: Any, sink: list) -> None:
+        super().__init__(wrapped)
+        self._self_sink = sink
+
+    def _keep(self, data: Any) -> Any:
+        if data:
+            self._self_sink.append(data)
+        return data
+
+    def read(self, *args: Any) -> Any:
+        return self._keep(self.__wrapped__.read(*args))
+
+    def read1(self, *args: Any) -> Any:
+        return self._keep(self.__wrapped__.read1(*args))
+
+    def readline(self, *args: Any) -> Any:
+        return self._keep(self.__wrapped__.readline(*args))
+
+    def readlines(self, *args: Any) -> list:
+        lines = self.__wrapped__.readlines(*args)
+        self._self_sink.extend(lines)
+        return lines
+
+    def __iter__(self) -> Any:
+        return self
+
+    def __next__(self) -> Any:
+        line = self.readline()
+        if not line:
+            raise StopIteration
+        return line
+
+
+class _State:
+    """What autorr keeps on a recorded or replayed Popen."""
+
+    __slots__ = ("handle", "event", "params", "text", "out", "err", "result", "communicating")
+
+    def __init__(self, params: dict[str, Any]) -> None:
+        self.params = params
+        self.text = _text_mode(params)
+        self.handle: Any = None
+        self.event: Any = None
+        self.out: list = []
+        self.err: list = []
+        self.result: dict[str, Any] | None = None
+        self.communicating = False  # communicate() waits internally: finish once, after it
+
+    def finish(self, popen: Any, communicated: tuple[Any, Any] | None = None) -> None:
+        handle = self.handle
+        if handle is None or handle.done:
+            return
+        joiner = "" if self.text else b""
+        out, err = communicated or (joiner.join(self.out) if self.out else None,
+                                    joiner.join(self.err) if self.err else None)
+        handle.set_response({"status": popen.returncode})
+        result = {"returncode": popen.returncode, "stdout": _encode_output(out), "stderr": _encode_output(err),
+                  "pid": popen.pid, "text": self.text}
+        handle.chunk(_dumps({"value": encode_value(result)}))
+        handle.finish(Status.OK)
+
+
+def _dumps(value: Any) -> bytes:
+    import orjson
+
+    return orjson.dumps(value)
+
+
+def _changed_env(env: Any) -> list[str]:
+    if env is None:
+        return []
+    keys = set(os.environ) | set(env)
+    return sorted(k for k in keys if os.environ.get(k) != env.get(k))
+
+
+def _init(module: Any):
+    def wrapper(wrapped, instance, args, kwargs):
+        session = active()
+        if session is None or _stdlib_caller():
+            return wrapped(*args, **kwargs)
+        try:
+            params = _bind(wrapped, args, kwargs)
+            argv = _argv(params["args"])
+            payload = {"args": argv, "shell": bool(params.get("shell"))}
+            request = call_request(Kind.SUBPROCESS, argv[0] if argv else "", payload)
+            decision = session.decide(Kind.SUBPROCESS, request_fingerprint(request), request)
+        except Exception as exc:
+            if not session.fail_open:
+                raise
+            log.warning("autorr: not recording subprocess %r: %s", args[:1], exc)
+            decision = None
+        if decision is None:
+            return wrapped(*args, **kwargs)
+        state = _State(params)
+        if isinstance(decision, Serve):
+            _become_replayed(instance, state, decision.event)
+            return None
+        handle = state.handle = decision.handle
+        handle.meta.update(cwd=os.fspath(params["cwd"]) if params.get("cwd") else None,
+                           env_changed=_changed_env(params.get("env")))
+        try:
+            wrapped(*args, **kwargs)
+        except Exception as exc:
+            from ._calls import record_error
+
+            record_error(handle, exc)
+            raise
+        instance._autorr = state
+        if instance.stdout is not None:
+            instance.stdout = _Tee(instance.stdout, state.out)
+        if instance.stderr is not None:
+            instance.stderr = _Tee(instance.stderr, state.err)
+        return None
+
+    return wrapper
+
+
+def _become_replayed(popen: Any, state: _State, event: Any) -> None:
+    result = recorded_result(event)  # raises what the real Popen raised (e.g. FileNotFoundError)
+    params, text = state.params, state.text
+    state.event, state.result = event, result
+    out = _decode_output(result.get("stdout"), text, params)
+    err = _decode_output(result.get("stderr"), text, params)
+    state.out, state.err = [out], [err]
+
+    def pipe(data: Any) -> Any:
+        return io.StringIO(data or "") if text else io.BytesIO(data or b"")
+
+    popen.args = params["args"]
+    popen.stdin = pipe(None) if params.get("stdin") == _PIPE else None
+    popen.stdout = pipe(out) if params.get("stdout") == _PIPE else None
+    popen.stderr = pipe(err) if params.get("stderr") == _PIPE else None
+    popen.pid = result.get("pid") or 0
+    popen.returncode = None
+    popen.text_mode = text
+    popen.encoding, popen.errors = params.get("encoding"), params.get("errors")
+    popen.universal_newlines = params.get("universal_newlines")
+    popen._child_created = False  # nothing to reap, kill or warn about
+    popen._communication_started = False
+    popen._waitpid_lock = threading.Lock()
+    popen._input = None
+    popen._sigint_wait_secs = 0.25
+    popen._closed_child_pipe_fds = True
+    popen._autorr = state
+
+
+def _replayed_returncode(popen: Any, state: _State) -> int:
+    popen.returncode = state.result["returncode"]
+    return popen.returncode
+
+
+def _communicate(module: Any):
+    def wrapper(wrapped, instance, args, kwargs):
+        state = getattr(instance, "_autorr", None)
+        if state is None:
+            return wrapped(*args, **kwargs)
+        if state.result is not None:  # replayed
+            _replayed_returncode(instance, state)
+            params = state.params
+            out = state.out[0] if params.get("stdout") == _PIPE else None
+            err = state.err[0] if params.get("stderr") == _PIPE else None
+            for pipe in (instance.stdout, instance.stderr):
+                if pipe is not None:
+                    pipe.close()
+            return out, err
+        state.communicating = True
+        try:
+            out, err = wrapped(*args, **kwargs)
+        finally:
+            state.communicating = False
+        state.finish(instance, (out, err))
+        return out, err
+
+    return wrapper
+
+
+def _wait_or_poll(module: Any):
+    def wrapper(wrapped, instance, args, kwargs):
+        state = getattr(instance, "_autorr", None)
+        if state is None:
+            return wrapped(*args, **kwargs)
+        if state.result is not None:
+            return _replayed_returncode(instance, state)
+        code = wrapped(*args, **kwargs)
+        if code is not None and not state.communicating:
+            state.finish(instance)
+        return code
+
+    return wrapper
+
+
+PATCHES = (
+    Patch("subprocess", "Popen.__init__", _init),
+    Patch("subprocess", "Popen.communicate", _communicate),
+    Patch("subprocess", "Popen.wait", _wait_or_poll),
+    Patch("subprocess", "Popen.poll", _wait_or_poll),
+)
