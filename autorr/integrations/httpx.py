@@ -11,22 +11,16 @@ from __future__ import annotations
 
 import datetime
 import functools
-import logging
-import time
 import weakref
 from typing import Any
 
-from .._events import CallRequest, Kind, Status
+from .._events import CallRequest, Status
 from .._patching import Patch
 from .._session import Serve, active
-from ..replay._fingerprint import parse_body, request_fingerprint
-from ._decode import decoder_for
+from ..replay._fingerprint import parse_body
+from ._http import Pieces, Tee, decide, rebuild_exception, response_meta
 
 __all__ = ["PATCHES"]
-
-log = logging.getLogger("autorr")
-
-_DROP_ON_DECODE = ("content-encoding", "content-length")
 
 
 def _call_request(request: Any) -> CallRequest:
@@ -51,23 +45,15 @@ def _bind(args: tuple, kwargs: dict) -> tuple[Any, bool, dict]:
 
 
 def _decide(session: Any, request: Any) -> Any:
-    try:
-        call = _call_request(request)
-        return session.decide(Kind.HTTP, request_fingerprint(call), call)
-    except Exception as exc:
-        if not session.fail_open:  # replay must not fall through to the network
-            raise
-        log.warning("autorr: not recording %s %s: %s", request.method, request.url, exc)
-        return None
+    return decide(session, lambda: _call_request(request), f"{request.method} {request.url}")
 
 
-# -- streams ---------------------------------------------------------------------------
 @functools.lru_cache(maxsize=None)
 def _stream_classes(lib: Any) -> tuple[type, type, type, type]:
     """Tee and replay byte streams, subclassing *this* library's stream base classes."""
 
     class TeeSync(lib.SyncByteStream):
-        def __init__(self, inner: Any, tee: "_Tee") -> None:
+        def __init__(self, inner: Any, tee: Tee) -> None:
             self._inner, self._tee = inner, tee
 
         def __iter__(self):
@@ -88,7 +74,7 @@ def _stream_classes(lib: Any) -> tuple[type, type, type, type]:
                 self._tee.closed()
 
     class TeeAsync(lib.AsyncByteStream):
-        def __init__(self, inner: Any, tee: "_Tee") -> None:
+        def __init__(self, inner: Any, tee: Tee) -> None:
             self._inner, self._tee = inner, tee
 
         async def __aiter__(self):
@@ -109,109 +95,28 @@ def _stream_classes(lib: Any) -> tuple[type, type, type, type]:
                 self._tee.closed()
 
     class ReplaySync(lib.SyncByteStream):
-        # One-shot: the openai SDK drains the stream again after [DONE]; a stream that
-        # started over would replay (and sleep) a second time.
-        def __init__(self, pieces: "_Pieces") -> None:
+        def __init__(self, pieces: Pieces) -> None:
             self._pieces = pieces
 
         def __iter__(self):
-            for piece, due in self._pieces.take():
-                if due:
-                    delay = due - time.perf_counter()
-                    if delay > 0:
-                        time.sleep(delay)
-                yield piece
+            return self._pieces.sync()
 
     class ReplayAsync(lib.AsyncByteStream):
-        def __init__(self, pieces: "_Pieces") -> None:
+        def __init__(self, pieces: Pieces) -> None:
             self._pieces = pieces
 
-        async def __aiter__(self):
-            for piece, due in self._pieces.take():
-                if due:
-                    delay = due - time.perf_counter()
-                    if delay > 0:
-                        await _async_sleep(delay)
-                yield piece
+        def __aiter__(self):
+            return self._pieces.aio()
 
     return TeeSync, TeeAsync, ReplaySync, ReplayAsync
 
 
-async def _async_sleep(delay: float) -> None:
-    try:
-        import anyio  # trio and asyncio alike
-
-        await anyio.sleep(delay)
-    except ImportError:  # pragma: no cover - httpx and httpx2 both depend on anyio
-        import asyncio
-
-        await asyncio.sleep(delay)
-
-
-class _Tee:
-    """Feeds a live response's chunks, decoded, into the recording handle."""
-
-    __slots__ = ("handle", "decode")
-
-    def __init__(self, handle: Any, decode: Any) -> None:
-        self.handle = handle
-        self.decode = decode
-
-    def chunk(self, data: bytes) -> None:
-        try:
-            self.handle.chunk(self.decode(data) if self.decode else data)
-        except Exception as exc:  # a recording problem never breaks the caller's stream
-            log.debug("autorr: could not record a chunk: %s", exc)
-            self.decode = None
-
-    def end(self) -> None:
-        self.handle.meta["end"] = "eof"
-        self.handle.finish(Status.OK)
-
-    def closed(self) -> None:
-        # SDKs close the response once they have seen [DONE], before the transport's
-        # end: a normal ending, with every chunk the caller read on record.
-        if not self.handle.done:
-            self.handle.meta["end"] = "closed"
-            self.handle.finish(Status.OK)
-
-    def fail(self, exc: BaseException) -> None:
-        if isinstance(exc, GeneratorExit):  # the caller stopped iterating
-            self.closed()
-        else:
-            self.handle.finish(Status.ERROR, exc)
-
-
-class _Pieces:
-    __slots__ = ("event", "t0", "preserve", "used")
-
-    def __init__(self, event: Any, preserve: bool) -> None:
-        self.event, self.preserve, self.used = event, preserve, False
-        self.t0 = time.perf_counter()
-
-    def take(self):
-        if self.used:
-            return
-        self.used = True
-        body = self.event.body or b""
-        chunks = self.event.chunks or [(len(body), self.event.duration_us)]
-        pos = 0
-        for size, offset_us in chunks:
-            yield body[pos:pos + size], (self.t0 + offset_us / 1e6) if self.preserve else 0.0
-            pos += size
-        if pos < len(body):
-            yield body[pos:], 0.0
-
-
 def _attach_tee(lib: Any, response: Any, handle: Any, streamed: bool, is_async: bool) -> None:
     headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.headers.raw]
-    decode = decoder_for(response.headers.get("content-encoding", ""))
-    if decode is not None:
-        headers = [(k, v) for k, v in headers if k.lower() not in _DROP_ON_DECODE]
-    handle.set_response({"status": response.status_code, "headers": headers,
-                         "http_version": response.http_version, "reason": response.reason_phrase,
-                         "streamed": streamed})
-    tee = _Tee(handle, decode)
+    meta, decode = response_meta(response.status_code, headers, response.http_version, response.reason_phrase,
+                                 streamed)
+    handle.set_response(meta)
+    tee = Tee(handle, decode)
     tee_sync, tee_async, _, _ = _stream_classes(lib)
     response.stream = (tee_async if is_async else tee_sync)(response.stream, tee)
     # A response dropped half-read still leaves the chunks that did arrive.
@@ -221,10 +126,10 @@ def _attach_tee(lib: Any, response: Any, handle: Any, streamed: bool, is_async: 
 def _replay_response(lib: Any, request: Any, decision: Serve, is_async: bool) -> Any:
     event = decision.event
     if event.status == Status.ERROR.value and event.response is None:
-        raise _rebuild_error(lib, event.error or {}, request)
+        raise rebuild_exception(event.error or {}, request=request)
     meta = event.response or {}
     _, _, replay_sync, replay_async = _stream_classes(lib)
-    pieces = _Pieces(event, decision.timing_preserve)
+    pieces = Pieces(event, decision.timing_preserve)
     response = lib.Response(
         meta.get("status", 200), headers=meta.get("headers") or [],
         stream=(replay_async if is_async else replay_sync)(pieces), request=request,
@@ -233,16 +138,6 @@ def _replay_response(lib: Any, request: Any, decision: Serve, is_async: bool) ->
     )
     response.elapsed = datetime.timedelta(microseconds=event.duration_us)
     return response
-
-
-def _rebuild_error(lib: Any, error: dict, request: Any) -> BaseException:
-    """The recorded transport error, as an instance of the same library class when possible."""
-    name = str(error.get("type", "")).rsplit(".", 1)[-1]
-    cls = getattr(lib, name, None)
-    message = error.get("message", "recorded error")
-    if isinstance(cls, type) and issubclass(cls, getattr(lib, "RequestError", ())):
-        return cls(message, request=request)
-    return getattr(lib, "ConnectError")(f"{error.get('type')}: {message}", request=request)
 
 
 # -- the wrappers: twins around the shared pieces above -------------------------------

@@ -1,0 +1,159 @@
+"""What the HTTP integrations share: the tee that records a live body, the recorded
+pieces a replayed body is served from, response metadata and rebuilt errors."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import time
+from typing import Any, Callable
+from urllib.parse import parse_qsl, urlsplit
+
+from .._events import CallRequest, Kind, Status
+from ..replay._fingerprint import parse_body, request_fingerprint
+from ._decode import decoder_for
+
+__all__ = ["Pieces", "Tee", "async_sleep", "decide", "make_request", "rebuild_exception", "response_meta"]
+
+log = logging.getLogger("autorr")
+
+_DROP_ON_DECODE = ("content-encoding", "content-length")
+
+
+def make_request(method: str, url: str, headers: list[tuple[str, str]], body: bytes) -> CallRequest:
+    """A `CallRequest` from plain parts (for libraries without a parsed URL object)."""
+    parts = urlsplit(url)
+    content_type = next((v for k, v in headers if k.lower() == "content-type"), "")
+    return CallRequest(method=method.upper(), url=url, host=parts.hostname or "", path=parts.path or "/",
+                       query=parse_qsl(parts.query, keep_blank_values=True), headers=headers, body=body,
+                       json=parse_body(body, content_type), content_type=content_type)
+
+
+def decide(session: Any, build: Callable[[], CallRequest], what: str) -> Any:
+    """Ask the session; in record mode an autorr failure lets the call through unrecorded."""
+    try:
+        call = build()
+        return session.decide(Kind.HTTP, request_fingerprint(call), call)
+    except Exception as exc:
+        if not session.fail_open:  # replay must not fall through to the network
+            raise
+        log.warning("autorr: not recording %s: %s", what, exc)
+        return None
+
+
+def response_meta(status: int, headers: list[tuple[str, str]], http_version: str, reason: str,
+                  streamed: bool) -> tuple[dict[str, Any], Any]:
+    """The response record and, when the body is compressed, the decoder that stores it plain."""
+    decode = decoder_for(next((v for k, v in headers if k.lower() == "content-encoding"), ""))
+    if decode is not None:
+        headers = [(k, v) for k, v in headers if k.lower() not in _DROP_ON_DECODE]
+    return {"status": status, "headers": headers, "http_version": http_version, "reason": reason,
+            "streamed": streamed}, decode
+
+
+def rebuild_exception(error: dict[str, Any], **kwargs: Any) -> BaseException:
+    """The recorded exception, as an instance of the same class when one can be made."""
+    qualname = str(error.get("type", ""))
+    module, _, name = qualname.rpartition(".")
+    message = error.get("message", "recorded error")
+    try:
+        cls = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError, ValueError):
+        cls = None
+    if isinstance(cls, type) and issubclass(cls, BaseException):
+        for attempt in ((message,), ()):
+            try:
+                return cls(*attempt, **kwargs) if attempt else cls(message)
+            except TypeError:
+                continue
+    return ConnectionError(f"{qualname}: {message} (recorded)")
+
+
+async def async_sleep(delay: float) -> None:
+    try:
+        import anyio  # trio and asyncio alike
+
+        await anyio.sleep(delay)
+    except ImportError:  # pragma: no cover - httpx and httpx2 both depend on anyio
+        import asyncio
+
+        await asyncio.sleep(delay)
+
+
+
+class Tee:
+    """Feeds a live response's chunks, decoded, into the recording handle."""
+
+    __slots__ = ("handle", "decode")
+
+    def __init__(self, handle: Any, decode: Any) -> None:
+        self.handle = handle
+        self.decode = decode
+
+    def chunk(self, data: bytes) -> None:
+        try:
+            self.handle.chunk(self.decode(data) if self.decode else data)
+        except Exception as exc:  # a recording problem never breaks the caller's stream
+            log.debug("autorr: could not record a chunk: %s", exc)
+            self.decode = None
+
+    def end(self) -> None:
+        self.handle.meta["end"] = "eof"
+        self.handle.finish(Status.OK)
+
+    def closed(self) -> None:
+        # SDKs close the response once they have seen [DONE], before the transport's
+        # end: a normal ending, with every chunk the caller read on record.
+        if not self.handle.done:
+            self.handle.meta["end"] = "closed"
+            self.handle.finish(Status.OK)
+
+    def fail(self, exc: BaseException) -> None:
+        if isinstance(exc, GeneratorExit):  # the caller stopped iterating
+            self.closed()
+        else:
+            self.handle.finish(Status.ERROR, exc)
+
+
+
+
+class Pieces:
+    """A recorded body, served once, chunk by chunk, at the recorded offsets if asked.
+
+    One-shot: the openai SDK drains a stream again after [DONE]; a body that started
+    over would replay (and sleep) a second time.
+    """
+
+    __slots__ = ("event", "t0", "preserve", "used")
+
+    def __init__(self, event: Any, preserve: bool) -> None:
+        self.event, self.preserve, self.used = event, preserve, False
+        self.t0 = time.perf_counter()
+
+    def take(self):
+        if self.used:
+            return
+        self.used = True
+        body = self.event.body or b""
+        chunks = self.event.chunks or [(len(body), self.event.duration_us)]
+        pos = 0
+        for size, offset_us in chunks:
+            yield body[pos:pos + size], (self.t0 + offset_us / 1e6) if self.preserve else 0.0
+            pos += size
+        if pos < len(body):
+            yield body[pos:], 0.0
+
+    def sync(self):
+        """The pieces, sleeping until each one is due."""
+        for piece, due in self.take():
+            delay = due - time.perf_counter() if due else 0
+            if delay > 0:
+                time.sleep(delay)
+            yield piece
+
+    async def aio(self):
+        for piece, due in self.take():
+            delay = due - time.perf_counter() if due else 0
+            if delay > 0:
+                await async_sleep(delay)
+            yield piece
