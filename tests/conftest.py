@@ -74,6 +74,8 @@ def run_agent(recordings: Path) -> Callable[..., subprocess.CompletedProcess[str
 
 
 class _EchoHandler(BaseHTTPRequestHandler):
+    """/echo (JSON back, with a nonce), /sse (chunked events), /gzip, /status/N, anything else."""
+
     protocol_version = "HTTP/1.1"
     hits: list[str] = []
 
@@ -101,7 +103,11 @@ class _EchoHandler(BaseHTTPRequestHandler):
 
     def do_POST(self):
         self.hits.append(self.path)
-        body = json.loads(self.rfile.read(int(self.headers["content-length"])) or b"{}")
+        raw = self.rfile.read(int(self.headers.get("content-length") or 0))
+        try:
+            body = json.loads(raw or b"{}")
+        except ValueError:
+            body = {"text": raw.decode("utf-8", "replace")}
         if self.path == "/sse":
             self.send_response(200)
             self.send_header("content-type", "text/event-stream")

@@ -1,0 +1,169 @@
+"""``requests``, at ``HTTPAdapter.send``: the transport seam under ``Session.send``.
+
+Patching the adapter rather than ``Session.send`` keeps redirects, cookies and
+response hooks working in replay (each hop is its own recorded call). The body is
+teed as the caller reads it (``raw.stream`` / ``raw.read``), decoded, so
+``stream=True`` still streams while recording.
+"""
+
+from __future__ import annotations
+
+import datetime
+import weakref
+from typing import Any
+
+import wrapt
+
+from .._events import Status
+from .._patching import Patch
+from .._session import Serve, active
+from ._http import Pieces, Tee, decide, make_request, rebuild_exception, response_meta
+
+__all__ = ["PATCHES"]
+
+
+def _body_bytes(request: Any) -> bytes:
+    body = request.body
+    if body is None:
+        return b""
+    if isinstance(body, str):
+        return body.encode("utf-8")
+    if isinstance(body, (bytes, bytearray)):
+        return bytes(body)
+    # A generator or file upload: read it once, send the bytes (fingerprints need them).
+    data = body.read() if hasattr(body, "read") else b"".join(
+        part.encode() if isinstance(part, str) else part for part in body)
+    data = data.encode() if isinstance(data, str) else data
+    request.body = data
+    return data
+
+
+class _RawTee(wrapt.ObjectProxy):  # type: ignore[misc]
+    """urllib3's response, with what the caller reads (decoded) also recorded."""
+
+    def __init__(self, raw: Any, tee: Tee) -> None:
+        super().__init__(raw)
+        self._self_tee = tee
+
+    def stream(self, *args: Any, **kwargs: Any):
+        tee = self._self_tee
+        try:
+            for chunk in self.__wrapped__.stream(*args, **kwargs):
+                tee.chunk(chunk)
+                yield chunk
+        except BaseException as exc:
+            tee.fail(exc)
+            raise
+        tee.end()
+
+    def read(self, *args: Any, **kwargs: Any) -> bytes:
+        data = self.__wrapped__.read(*args, **kwargs)
+        if data:
+            self._self_tee.chunk(data)
+        else:
+            self._self_tee.end()
+        return data
+
+    def close(self) -> None:
+        try:
+            self.__wrapped__.close()
+        finally:
+            self._self_tee.closed()
+
+    def release_conn(self) -> None:
+        try:
+            self.__wrapped__.release_conn()
+        finally:
+            self._self_tee.closed()
+
+
+class _ReplayRaw:
+    """Stands in for urllib3's response: the recorded body, chunk by chunk."""
+
+    _original_response = None  # requests' cookie extraction looks for it
+    decode_content = True
+
+    def __init__(self, pieces: Pieces) -> None:
+        self._iter = pieces.sync()
+        self._buffer = b""
+        self.closed = False
+
+    def stream(self, amt: int | None = None, decode_content: bool | None = None):
+        if self._buffer:
+            yield self._buffer
+            self._buffer = b""
+        yield from self._iter
+
+    def read(self, amt: int | None = None, decode_content: bool | None = None, **_: Any) -> bytes:
+        while amt is None or len(self._buffer) < amt:
+            piece = next(self._iter, None)
+            if piece is None:
+                break
+            self._buffer += piece
+        if amt is None:
+            data, self._buffer = self._buffer, b""
+        else:
+            data, self._buffer = self._buffer[:amt], self._buffer[amt:]
+        return data
+
+    def close(self) -> None:
+        self.closed = True
+
+    def release_conn(self) -> None:
+        pass
+
+
+def _replay(adapter: Any, request: Any, decision: Serve) -> Any:
+    from requests.models import Response
+    from requests.structures import CaseInsensitiveDict
+    from requests.utils import get_encoding_from_headers
+
+    event = decision.event
+    if event.status == Status.ERROR.value and event.response is None:
+        raise rebuild_exception(event.error or {}, request=request)
+    meta = event.response or {}
+    response = Response()
+    response.status_code = meta.get("status", 200)
+    response.headers = CaseInsensitiveDict(meta.get("headers") or [])
+    response.encoding = get_encoding_from_headers(response.headers)
+    response.reason = meta.get("reason", "")
+    response.raw = _ReplayRaw(Pieces(event, decision.timing_preserve))
+    response.url = request.url
+    response.request = request
+    response.connection = adapter
+    response.elapsed = datetime.timedelta(microseconds=event.duration_us)
+    return response
+
+
+def _adapter_send(module: Any):
+    def wrapper(wrapped, instance, args, kwargs):
+        session = active()
+        if session is None:
+            return wrapped(*args, **kwargs)
+        request = args[0] if args else kwargs["request"]
+        stream = bool(kwargs.get("stream", args[1] if len(args) > 1 else False))
+        decision = decide(session, lambda: make_request(request.method, request.url, list(request.headers.items()),
+                                                        _body_bytes(request)), f"{request.method} {request.url}")
+        if decision is None:
+            return wrapped(*args, **kwargs)
+        if isinstance(decision, Serve):
+            return _replay(instance, request, decision)
+        handle = decision.handle
+        try:
+            response = wrapped(*args, **kwargs)
+        except BaseException as exc:
+            handle.finish(Status.ERROR, exc)
+            raise
+        version = {10: "HTTP/1.0", 11: "HTTP/1.1", 20: "HTTP/2"}.get(getattr(response.raw, "version", 11), "HTTP/1.1")
+        # urllib3 already hands out decoded bytes: keep them, drop Content-Encoding.
+        meta, _ = response_meta(response.status_code, list(response.headers.items()), version,
+                                response.reason or "", stream)
+        handle.set_response(meta)
+        response.raw = _RawTee(response.raw, Tee(handle, None))
+        weakref.finalize(response, handle.finish, Status.INCOMPLETE)
+        return response
+
+    return wrapper
+
+
+PATCHES = (Patch("requests.adapters", "HTTPAdapter.send", _adapter_send),)

@@ -1,0 +1,68 @@
+"""requests, at HTTPAdapter.send: plain, streamed, gzip, errors; replay offline."""
+
+from __future__ import annotations
+
+import pytest
+
+import autorr
+
+requests = pytest.importorskip("requests")
+
+
+def _stop(srv):
+    srv.shutdown()
+    srv.server_close()
+
+
+def _agent(url):
+    with requests.Session() as s:
+        out = [s.get(url + "/a?x=1").json(), s.post(url + "/echo", json={"q": 1}).json(),
+               s.get(url + "/gzip").json(), s.get(url + "/status/404").status_code]
+        with s.post(url + "/sse", json={"n": 4}, stream=True) as r:
+            out.append([line for line in r.iter_lines() if line])
+        out.append(requests.post(url + "/echo", data=b"raw-bytes", headers={"content-type": "text/plain"}).text)
+    return out
+
+
+def test_record_then_replay_offline(echo_server, recordings):
+    url, srv = echo_server
+    with autorr.recording(recordings / "rq.db") as rec:
+        live = _agent(url)
+    assert rec.manifest.total_events == 6
+    _stop(srv)
+    with autorr.replaying(recordings / "rq.db") as player:
+        assert _agent(url) == live
+    assert player.statistics()["matched"] == 6
+
+
+def test_stream_true_still_streams_while_recording(echo_server, recordings):
+    import time
+
+    url, _ = echo_server
+    with autorr.recording(recordings / "rq.db"):
+        started = time.perf_counter()
+        with requests.post(url + "/sse", json={"n": 4, "gap": 0.15}, stream=True) as r:
+            lines = r.iter_lines()
+            first = next(line for line in lines if line)
+            first_at = time.perf_counter() - started
+            rest = [line for line in lines if line]
+    assert first.startswith(b"data:") and len(rest) == 3 and first_at < 0.3
+
+
+def test_connection_error_replays(recordings):
+    with autorr.recording(recordings / "rq.db"):
+        with pytest.raises(requests.ConnectionError):
+            requests.get("http://127.0.0.1:9/", timeout=2)
+    with autorr.replaying(recordings / "rq.db"):
+        with pytest.raises(requests.ConnectionError):
+            requests.get("http://127.0.0.1:9/", timeout=2)
+
+
+def test_mismatch_names_the_json_path(echo_server, recordings):
+    url, srv = echo_server
+    with autorr.recording(recordings / "rq.db"):
+        requests.post(url + "/echo", json={"city": "Paris"})
+    _stop(srv)
+    with autorr.replaying(recordings / "rq.db"):
+        with pytest.raises(autorr.StrictReplayMismatch, match=r"\$\.city: recorded 'Paris', now 'Rome'"):
+            requests.post(url + "/echo", json={"city": "Rome"})
