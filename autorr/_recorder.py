@@ -222,8 +222,10 @@ class Recorder(_session.Scoped):
 
             from .store import Writer
 
+            # The parent's SQLite handle must never be closed (or used) here: keep it alive.
+            _inherited.append(self._writer)
             self._writer = Writer(self.path, redactor=self.redactor, compression=self.config.compression,
-                                  enrich=_enrich)
+                                  enrich=_enrich, synchronous=True)
             self._pid = os.getpid()
             self._occurrences.clear()
             self._open = weakref.WeakSet()
@@ -320,6 +322,8 @@ def _qualname(exc: BaseException) -> str:
     cls = type(exc)
     return f"{cls.__module__}.{cls.__qualname__}"
 
+
+_inherited: list[Any] = []
 
 # Recorders still open at interpreter exit are stopped, so the last events land.
 _live: "weakref.WeakSet[Recorder]" = weakref.WeakSet()

@@ -12,6 +12,7 @@ import os
 import queue
 import threading
 import time
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -53,11 +54,32 @@ class _Barrier:
 
 _STOP = object()
 
+# fork() while the writer thread is inside SQLite would copy SQLite's held mutexes
+# into the child, which then hangs on its first query: forks wait for the writer to
+# be between transactions.
+_writers: "weakref.WeakSet[Writer]" = weakref.WeakSet()
+
+
+def _before_fork() -> None:
+    for writer in list(_writers):
+        writer._io_lock.acquire()
+
+
+def _after_fork() -> None:
+    for writer in list(_writers):
+        try:
+            writer._io_lock.release()
+        except RuntimeError:  # pragma: no cover - not held
+            pass
+
+
+os.register_at_fork(before=_before_fork, after_in_parent=_after_fork, after_in_child=_after_fork)
+
 
 class Writer:
     def __init__(self, path: Path, *, redactor: Redactor, compression: bool = True, max_queue: int = 10_000,
                  on_error: Callable[[BaseException], None] | None = None,
-                 enrich: Callable[[Event], None] | None = None) -> None:
+                 enrich: Callable[[Event], None] | None = None, synchronous: bool = False) -> None:
         self.path = path
         self.enrich = enrich  # adds metadata to an event, here rather than on the agent's thread
         self.redactor = redactor
@@ -71,19 +93,28 @@ class Writer:
         self._queue: queue.Queue[Any] = queue.Queue(max_queue)
         self._known: set[str] = set()
         path.parent.mkdir(parents=True, exist_ok=True)
+        self._io_lock = threading.Lock()  # held while inside SQLite; see _before_fork
         self._conn = connect(path, create=True)
         self._known.update(r[0] for r in self._conn.execute("SELECT hash FROM blobs"))
+        # Forked workers (multiprocessing pools) are often killed right after their last
+        # task returns: there, each event is committed before the call returns.
+        self.synchronous = synchronous
         self._thread = threading.Thread(target=self._run, name="autorr-writer", daemon=True)
-        self._thread.start()
+        _writers.add(self)
+        if not synchronous:
+            self._thread.start()
 
     # -- producer side (the agent's threads) ---------------------------------------
-    def put(self, item: Event | Checkpoint) -> None:
+    def put(self, item: Event | Checkpoint | _Meta) -> None:
+        if self.synchronous:
+            self._write([item])
+            return
         # Blocking when full (rather than dropping) keeps every event; the queue only
         # fills if the disk is far slower than the agent's calls.
         self._queue.put(item)
 
     def set_meta(self, **values: Any) -> None:
-        self._queue.put(_Meta(values))
+        self.put(_Meta(values))
 
     def flush(self, timeout: float | None = 10.0) -> bool:
         if not self._thread.is_alive():
@@ -126,7 +157,8 @@ class Writer:
     def _write(self, items: list[Any]) -> None:
         for attempt in range(3):
             try:
-                self._write_once(items)
+                with self._io_lock:
+                    self._write_once(items)
                 return
             except Exception as exc:  # disk full, locked for too long, a bug: never kill the host
                 if attempt == 2:
