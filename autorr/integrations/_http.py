@@ -61,11 +61,17 @@ def rebuild_exception(error: dict[str, Any], **kwargs: Any) -> BaseException:
     except (ImportError, AttributeError, ValueError):
         cls = None
     if isinstance(cls, type) and issubclass(cls, BaseException):
-        for attempt in ((message,), ()):
-            try:
-                return cls(*attempt, **kwargs) if attempt else cls(message)
-            except TypeError:
+        # Some classes want more than a message (aiohttp's ClientConnectorError wants
+        # the connection key): fall back to the nearest base class that takes one, so
+        # the caller's `except` clauses still match.
+        for candidate in cls.__mro__:
+            if candidate in (BaseException, object) or not issubclass(candidate, BaseException):
                 continue
+            for extra in (kwargs, {}):
+                try:
+                    return candidate(message, **extra)
+                except TypeError:
+                    continue
     return ConnectionError(f"{qualname}: {message} (recorded)")
 
 

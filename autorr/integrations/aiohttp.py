@@ -1,0 +1,204 @@
+"""``aiohttp``, at ``ClientSession._request``.
+
+Recording taps the response's ``StreamReader`` where the connection feeds it (data
+already buffered when ``_request`` returns, then every later ``feed_data``), so what
+the caller reads is untouched and chunk times are arrival times. Replay builds a real
+``ClientResponse`` whose ``content`` is fed the recorded chunks (at the recorded
+offsets with ``AUTORR_TIMING=preserve``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import inspect
+import json as _json
+import weakref
+from typing import Any
+from urllib.parse import urlencode
+
+from .._events import Status
+from .._patching import Patch
+from .._session import Serve, active
+from ._http import Pieces, Tee, decide, make_request, rebuild_exception, response_meta
+
+__all__ = ["PATCHES"]
+
+_TEES: dict[int, Tee] = {}  # StreamReader has __slots__: its tee is kept here, by id
+_TAP_CLASS: type | None = None
+
+
+def _tap_class() -> type:
+    global _TAP_CLASS
+    if _TAP_CLASS is None:
+        from aiohttp.streams import StreamReader
+
+        class Tap(StreamReader):
+            __slots__ = ()  # same layout: an existing reader can switch to this class
+
+            def feed_data(self, data: bytes, *args: Any) -> Any:
+                tee = _TEES.get(id(self))
+                if tee is not None:
+                    tee.chunk(bytes(data))
+                return super().feed_data(data, *args)
+
+            def feed_eof(self) -> None:
+                tee = _TEES.pop(id(self), None)
+                if tee is not None:
+                    tee.end()
+                super().feed_eof()
+
+        _TAP_CLASS = Tap
+    return _TAP_CLASS
+
+
+def _body(kwargs: dict[str, Any]) -> tuple[bytes, str]:
+    if kwargs.get("json") is not None:
+        return _json.dumps(kwargs["json"]).encode(), "application/json"
+    data = kwargs.get("data")
+    if data is None:
+        return b"", ""
+    if isinstance(data, str):
+        return data.encode(), "text/plain"
+    if isinstance(data, (bytes, bytearray)):
+        return bytes(data), "application/octet-stream"
+    if isinstance(data, dict) or isinstance(data, (list, tuple)):
+        return urlencode(sorted(dict(data).items()) if isinstance(data, dict) else list(data)).encode(), \
+            "application/x-www-form-urlencoded"
+    return repr(data).encode(), ""  # FormData, streams: matched by their shape
+
+
+def _build_call(session: Any, method: str, url: Any, kwargs: dict[str, Any]) -> Any:
+    from yarl import URL
+
+    target = URL(str(url))
+    if getattr(session, "_base_url", None) is not None and not target.is_absolute():
+        target = session._base_url.join(target)
+    if kwargs.get("params"):
+        target = target.extend_query(kwargs["params"])
+    body, content_type = _body(kwargs)
+    headers = [(str(k), str(v)) for k, v in dict(getattr(session, "_default_headers", {}) or {}).items()]
+    headers += [(str(k), str(v)) for k, v in dict(kwargs.get("headers") or {}).items()]
+    if content_type and not any(k.lower() == "content-type" for k, _ in headers):
+        headers.append(("Content-Type", content_type))
+    return make_request(method, str(target), headers, body)
+
+
+def _tap(response: Any, handle: Any) -> None:
+    from aiohttp.streams import StreamReader
+
+    headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.raw_headers]
+    version = f"HTTP/{response.version.major}.{response.version.minor}" if response.version else "HTTP/1.1"
+    streamed = "event-stream" in response.headers.get("content-type", "")
+    # aiohttp feeds the reader decompressed data: keep it, drop Content-Encoding.
+    meta, _ = response_meta(response.status, headers, version, response.reason or "", streamed)
+    handle.set_response(meta)
+    tee = Tee(handle, None)
+    content = response.content
+    if type(content) is not StreamReader:  # the shared empty payload (HEAD, 204...)
+        tee.end()
+        return
+    for piece in list(content._buffer):  # what arrived with the headers, not read yet
+        tee.chunk(bytes(piece))
+    if content._eof:
+        tee.end()
+        return
+    _TEES[id(content)] = tee
+    content.__class__ = _tap_class()
+    weakref.finalize(response, handle.finish, Status.INCOMPLETE)
+
+
+class _NoWriter:
+    output_size = 0
+
+
+class _Feed:
+    """The protocol end of a replayed body: always "connected", no flow control."""
+
+    connected = True
+
+    def pause_reading(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def resume_reading(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+
+def _replay(session: Any, method: str, call: Any, decision: Serve, kwargs: dict[str, Any]) -> Any:
+    from aiohttp import ClientResponse, RequestInfo
+    from aiohttp.helpers import TimerNoop
+    from aiohttp.http import HttpVersion10, HttpVersion11
+    from aiohttp.streams import StreamReader
+    from multidict import CIMultiDict, CIMultiDictProxy
+    from yarl import URL
+
+    event = decision.event
+    if event.status == Status.ERROR.value and event.response is None:
+        raise rebuild_exception(event.error or {})
+    meta = event.response or {}
+    loop = asyncio.get_running_loop()
+    url = URL(call.url)
+    request_headers = CIMultiDictProxy(CIMultiDict(call.headers))
+    options = {"writer": None, "continue100": None, "timer": TimerNoop(), "traces": [], "loop": loop,
+               "session": session, "stream_writer": _NoWriter(),
+               "request_info": RequestInfo(url, method, request_headers, url)}
+    accepted = inspect.signature(ClientResponse.__init__).parameters
+    response = ClientResponse(method, url, **{k: v for k, v in options.items() if k in accepted})
+    headers = [(k, v) for k, v in meta.get("headers") or []]
+    response._headers = CIMultiDictProxy(CIMultiDict(headers))
+    response._raw_headers = tuple((k.encode("latin-1"), v.encode("latin-1")) for k, v in headers)
+    response.status = meta.get("status", 200)
+    response.reason = meta.get("reason", "")
+    response.version = HttpVersion10 if meta.get("http_version") == "HTTP/1.0" else HttpVersion11
+    for value in response._headers.getall("set-cookie", ()):
+        response.cookies.load(value)
+    if response.cookies and getattr(session, "cookie_jar", None) is not None:
+        session.cookie_jar.update_cookies(response.cookies, url)
+    content = StreamReader(_Feed(), 2 ** 16, loop=loop)
+    response.content = content
+    pieces = Pieces(event, decision.timing_preserve)
+    if decision.timing_preserve:
+        async def feed() -> None:
+            async for piece in pieces.aio():
+                content.feed_data(piece)
+            content.feed_eof()
+
+        response._autorr_feeder = loop.create_task(feed())
+    else:
+        for piece, _ in pieces.take():
+            content.feed_data(piece)
+        content.feed_eof()
+    check = kwargs.get("raise_for_status")
+    if check is None:
+        check = getattr(session, "_raise_for_status", False)
+    if check is True:
+        response.raise_for_status()
+    response._autorr_elapsed = datetime.timedelta(microseconds=event.duration_us)
+    return response
+
+
+def _request(module: Any):
+    async def wrapper(wrapped, instance, args, kwargs):
+        session = active()
+        if session is None:
+            return await wrapped(*args, **kwargs)
+        method, url = (list(args) + [kwargs.get("method"), kwargs.get("str_or_url")])[:2]
+        decision = decide(session, lambda: _build_call(instance, method, url, kwargs), f"{method} {url}")
+        if decision is None:
+            return await wrapped(*args, **kwargs)
+        if isinstance(decision, Serve):
+            call = _build_call(instance, method, url, kwargs)
+            return _replay(instance, method, call, decision, kwargs)
+        handle = decision.handle
+        try:
+            response = await wrapped(*args, **kwargs)
+        except BaseException as exc:
+            handle.finish(Status.ERROR, exc)
+            raise
+        _tap(response, handle)
+        return response
+
+    return wrapper
+
+
+PATCHES = (Patch("aiohttp.client", "ClientSession._request", _request),)

@@ -1,0 +1,81 @@
+"""aiohttp, at ClientSession._request: bodies, streams, errors; replay offline."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+import autorr
+
+aiohttp = pytest.importorskip("aiohttp")
+
+
+def _stop(srv):
+    srv.shutdown()
+    srv.server_close()
+
+
+async def _agent(url):
+    async with aiohttp.ClientSession() as s:
+        out = []
+        async with s.get(url + "/a", params={"x": "1"}) as r:
+            out.append(await r.json())
+        async with s.post(url + "/echo", json={"q": 1}) as r:
+            out.append((r.status, await r.json()))
+        async with s.get(url + "/gzip") as r:
+            out.append(await r.json())
+        async with s.get(url + "/status/404") as r:
+            out.append((r.status, await r.text()))
+        async with s.post(url + "/sse", json={"n": 4}) as r:
+            out.append([line async for line in r.content if line.strip()])
+        async with s.post(url + "/echo", data=b"raw") as r:
+            out.append(await r.read())
+    return out
+
+
+def test_record_then_replay_offline(echo_server, recordings):
+    url, srv = echo_server
+    with autorr.recording(recordings / "aio.db") as rec:
+        live = asyncio.run(_agent(url))
+    assert rec.manifest.total_events == 6
+    _stop(srv)
+    with autorr.replaying(recordings / "aio.db") as player:
+        assert asyncio.run(_agent(url)) == live
+    assert player.statistics()["matched"] == 6
+
+
+def test_streams_while_recording_and_preserves_gaps_in_replay(echo_server, recordings):
+    url, srv = echo_server
+
+    async def stream():
+        async with aiohttp.ClientSession() as s:
+            started = time.perf_counter()
+            async with s.post(url + "/sse", json={"n": 3, "gap": 0.12}) as r:
+                times = [time.perf_counter() - started async for line in r.content if line.strip()]
+        return times
+
+    with autorr.recording(recordings / "aio.db"):
+        live = asyncio.run(stream())
+    assert live[0] < 0.1 and live[-1] > 0.2
+    _stop(srv)
+    with autorr.replaying(recordings / "aio.db", timing="preserve"):
+        replayed = asyncio.run(stream())
+    assert replayed[-1] > 0.2
+    with autorr.replaying(recordings / "aio.db", timing="fast"):
+        assert asyncio.run(stream())[-1] < 0.1
+
+
+def test_connection_error_replays(recordings):
+    async def call():
+        async with aiohttp.ClientSession() as s:
+            async with s.get("http://127.0.0.1:9/") as r:
+                return await r.text()
+
+    with autorr.recording(recordings / "aio.db"):
+        with pytest.raises(aiohttp.ClientConnectionError):
+            asyncio.run(call())
+    with autorr.replaying(recordings / "aio.db"):
+        with pytest.raises(aiohttp.ClientConnectionError):
+            asyncio.run(call())
