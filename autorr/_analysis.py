@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import statistics
 from dataclasses import dataclass, field
@@ -72,6 +73,14 @@ def _body_view(body: bytes | None, streamed: bool) -> Any:
 
 
 def _outputs(event: Any) -> dict[str, Any]:
+    if event.kind == "file":
+        out = {k: v for k, v in (event.response or {}).items() if k != "status"}
+        if event.body is not None:
+            try:
+                out["content"] = event.body.decode("utf-8")
+            except UnicodeDecodeError:
+                out["content_base64"] = base64.b64encode(event.body).decode()
+        return out
     if event.kind != "http":
         return orjson.loads(event.body) if event.body else {}
     response = event.response or {}

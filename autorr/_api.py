@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from . import _session
-from ._config import Config, ReplayMode, load_config, parse_overrides
+from ._config import Config, ReplayMode, coerce_setting, load_config, parse_overrides
 from ._errors import ConfigError, NotActive
 from ._recorder import Manifest, Recorder
 from .replay import Player
@@ -33,6 +33,7 @@ _pending_mode: ReplayMode | None = None
 _pending_overrides: dict[str, Any] | None = None
 
 _CAPTURE_KEYS = ("capture_llm_calls", "capture_tool_calls", "capture_streaming", "capture_file_operations")
+_FILE_KEYS = ("files_root", "files_include", "files_exclude", "file_content_max_bytes")
 
 
 def _config() -> Config:
@@ -101,17 +102,27 @@ def configure_capture(settings: Mapping[str, bool]) -> None:
 
     ``capture_llm_calls`` (LLM API requests), ``capture_tool_calls`` (other HTTP,
     subprocesses, ``@autorr.tool`` functions), ``capture_streaming`` (chunk timing),
-    ``capture_file_operations`` (reads and writes under the project).
+    ``capture_file_operations`` (reads and writes under the project); and which files:
+    ``files_root``, ``files_include`` / ``files_exclude`` (globs), ``file_content_max_bytes``.
     """
+    parsed: dict[str, Any] = {}
     for key, value in settings.items():
-        if key not in _CAPTURE_KEYS:
-            raise ConfigError(f"configure_capture: unknown key {key!r}; use: {', '.join(_CAPTURE_KEYS)}")
-        if not isinstance(value, bool):
-            raise ConfigError(f"configure_capture: {key}={value!r} is not valid; use true or false")
-    _capture.update(settings)
-    for recorder in (_recorder, _session.active()):
-        if isinstance(recorder, Recorder):
-            recorder.capture.update(settings)
+        if key in _CAPTURE_KEYS:
+            if not isinstance(value, bool):
+                raise ConfigError(f"configure_capture: {key}={value!r} is not valid; use true or false")
+            parsed[key] = value
+        elif key in _FILE_KEYS:
+            parsed[key] = coerce_setting(key, value, f"configure_capture: {key}")
+        else:
+            known = ", ".join(_CAPTURE_KEYS + _FILE_KEYS)
+            raise ConfigError(f"configure_capture: unknown key {key!r}; use: {known}")
+    _capture.update(parsed)
+    for session in (_recorder, _player, _session.active()):
+        if isinstance(session, (Recorder, Player)):
+            session.config = session.config.with_(**parsed)
+            session.__dict__.pop("_file_policy", None)
+            if isinstance(session, Recorder):
+                session.capture.update({k: v for k, v in parsed.items() if k in _CAPTURE_KEYS})
 
 
 def get_recording_directory() -> str:

@@ -22,6 +22,7 @@ __all__ = [
     "RedactionLevel",
     "ReplayMode",
     "Timing",
+    "coerce_setting",
     "load_config",
     "parse_overrides",
 ]
@@ -86,6 +87,10 @@ class Config:
     capture_tool_calls: bool = True
     capture_streaming: bool = True
     capture_file_operations: bool = True
+    files_root: str | None = None  # default: the working directory when recording/replay starts
+    files_include: tuple[str, ...] = ()  # globs relative to files_root; empty: everything under it
+    files_exclude: tuple[str, ...] = ()
+    file_content_max_bytes: int = 10_000_000
     redact_sensitive_data: bool = True
     redaction_level: RedactionLevel = RedactionLevel.MODERATE
 
@@ -116,6 +121,10 @@ _YAML_KEYS = {
     "capture_tool_calls": bool,
     "capture_streaming": bool,
     "capture_file_operations": bool,
+    "files_root": str,
+    "files_include": tuple,
+    "files_exclude": tuple,
+    "file_content_max_bytes": int,
     "redact_sensitive_data": bool,
     "redaction_level": RedactionLevel,
     "replay_mode": ReplayMode,
@@ -161,9 +170,28 @@ def _coerce(key: str, kind: Any, raw: Any, where: str) -> Any:
         raise ConfigError(f"{where}={raw!r} is not valid; use a positive number")
     if kind is dict:
         return parse_overrides(raw, where)
+    if kind is tuple:
+        if isinstance(raw, str):
+            raw = [raw]
+        if isinstance(raw, list) and all(isinstance(v, str) and v for v in raw):
+            return tuple(raw)
+        raise ConfigError(f"{where}={raw!r} is not valid; use a list of glob patterns")
+    if kind is int:
+        if isinstance(raw, int) and not isinstance(raw, bool) and raw >= 0:
+            return raw
+        raise ConfigError(f"{where}={raw!r} is not valid; use a whole number of bytes")
     if not isinstance(raw, str) or not raw:
         raise ConfigError(f"{where}={raw!r} is not valid; use a non-empty string")
     return raw
+
+
+def coerce_setting(key: str, raw: Any, where: str) -> Any:
+    """One ``recording:`` setting, checked and converted (ConfigError names ``where``)."""
+    if key not in _YAML_KEYS:
+        raise ConfigError(f"{where}: unknown setting {key!r}")
+    if _YAML_KEYS[key] is tuple and raw == []:
+        return ()
+    return _coerce(key, _YAML_KEYS[key], raw, where)
 
 
 def parse_overrides(raw: Any, where: str = "overrides") -> dict[str, dict[str, Any]]:

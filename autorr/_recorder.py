@@ -153,6 +153,7 @@ class Recorder(_session.Scoped):
             raise ConfigError(f"cannot write recording {self.path} (AUTORR_DIR={self.directory}): {exc}") from None
         self._pid = os.getpid()
         self._started_at = time.time()
+        self.started_cwd = os.getcwd()
         if not join:
             meta = {"recording_id": self.id, "started_at": self._started_at, "labels": self.labels,
                     "config": self.config.as_dict(), "schema": "autorr/1"}

@@ -10,6 +10,7 @@ Strict and warn never open a network connection.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -124,6 +125,7 @@ class Player(_session.Scoped):
             self._next.clear()
             self._mismatches.clear()
             self._reset_stats()
+        self.started_cwd = os.getcwd()
         self.active = True
         return self.recording_id or ""
 
@@ -201,6 +203,30 @@ class Player(_session.Scoped):
         details["action"] = "raised"
         self._record_mismatch(details, category)
         # SDK retry loops and `except Exception` in agent frameworks must not hide this.
+        raise StrictReplayMismatch(message, details)
+
+    def content_mismatch(self, kind: Kind, request: CallRequest, diff: list[str]) -> str:
+        """A matched call whose world changed (a file edited since recording).
+
+        Returns what to do: "serve" the recording (warn), go "live" (hybrid); strict raises.
+        """
+        details = {"type": "content_changed", "kind": kind.value, "call": request.summary,
+                   "actual": request.summary, "expected": request.summary, "fingerprint": "", "occurrence": 0,
+                   "diff": diff, "recording_id": self.recording_id, "recording": str(self.path)}
+        category = category_of(kind, request)
+        if self.mode is ReplayMode.HYBRID:
+            details["action"] = "live"
+            self._record_mismatch(details, category)
+            return "live"
+        message = f"autorr: {request.summary} changed since it was recorded\n" + \
+            "\n".join(f"  differs: {line}" for line in diff)
+        if self.mode is ReplayMode.WARN:
+            details["action"] = "served_recorded"
+            self._record_mismatch(details, category)
+            log.warning("%s\n  warn mode: serving the recorded content", message)
+            return "serve"
+        details["action"] = "raised"
+        self._record_mismatch(details, category)
         raise StrictReplayMismatch(message, details)
 
     def _explain(self, kind: Kind, fingerprint: str, request: CallRequest,

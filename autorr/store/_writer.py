@@ -134,6 +134,9 @@ class Writer:
 
     # -- consumer side (the writer thread) -----------------------------------------
     def _run(self) -> None:
+        from .. import _session
+
+        _session.suspend()  # files this thread opens (price table, ...) are autorr's own
         stop = False
         while not stop:
             batch = [self._queue.get()]

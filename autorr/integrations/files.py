@@ -1,0 +1,270 @@
+"""File reads and writes under the project (``open``, ``io.open`` and so ``pathlib``).
+
+Only files under the project root (the working directory when recording or replay
+starts, or ``files_root``) that match ``files_include`` and not ``files_exclude`` are
+captured; never the interpreter's own files (stdlib, site-packages, ``.pyc``),
+``/proc``, ``/dev``, ``/sys``, VCS or virtualenv folders, or the recordings directory.
+
+Reads keep path, size, sha256 and the content (up to ``file_content_max_bytes``);
+replay serves the recorded content without opening the file, and reports a file
+that exists but changed since recording as a mismatch (strict raises, warn serves
+the recording, hybrid reads the file). Writes keep size and sha256 and are performed
+in replay too (``{"files": {"live_mode": false}}`` discards them), with a changed
+content reported the same way when the file is closed.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import io
+import locale
+import os
+import sys
+import sysconfig
+from typing import Any
+
+import wrapt
+
+from .._events import Kind, Status
+from .._patching import Patch
+from .._session import Serve, active
+from ..replay._fingerprint import request_fingerprint
+from ._calls import call_request
+
+__all__ = ["PATCHES", "FilePolicy"]
+
+_NEVER_DIRS = {".git", ".hg", ".svn", "__pycache__", ".venv", "venv", ".tox", ".nox", "node_modules",
+               ".mypy_cache", ".pytest_cache", ".ruff_cache"}
+_NEVER_SUFFIXES = (".pyc", ".pyo", ".db-wal", ".db-shm", ".db-journal")
+_SYSTEM = ("/proc/", "/dev/", "/sys/")
+
+
+def _interpreter_dirs() -> tuple[str, ...]:
+    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix}
+    paths.update(v for k, v in sysconfig.get_paths().items() if k in ("stdlib", "platstdlib", "purelib", "platlib"))
+    return tuple(sorted({os.path.realpath(p) + os.sep for p in paths if p}, key=len))
+
+
+class FilePolicy:
+    """Which paths a session captures; built once per session."""
+
+    def __init__(self, session: Any) -> None:
+        config = session.config
+        self.root = os.path.realpath(config.files_root or getattr(session, "started_cwd", None) or os.getcwd())
+        self.include = config.files_include
+        self.exclude = config.files_exclude
+        self.max_bytes = config.file_content_max_bytes
+        recordings = os.path.realpath(os.fspath(session.directory))
+        package = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
+        self.never = _interpreter_dirs() + (recordings + os.sep, package + os.sep)
+        self.prefix = self.root + os.sep
+
+    def relative(self, file: Any) -> str | None:
+        """The path relative to the root when it is captured, else None."""
+        if isinstance(file, int):
+            return None
+        try:
+            path = os.path.abspath(os.fsdecode(file))
+        except TypeError:
+            return None
+        if not path.startswith(self.prefix) or path.startswith(_SYSTEM) or path.endswith(_NEVER_SUFFIXES):
+            return None
+        real = os.path.realpath(path)
+        if any(real.startswith(p) for p in self.never if not self.root.startswith(p)):
+            return None
+        rel = os.path.relpath(path, self.root).replace(os.sep, "/")
+        if _NEVER_DIRS.intersection(rel.split("/")[:-1]):
+            return None
+        if self.include and not any(fnmatch.fnmatch(rel, g) for g in self.include):
+            return None
+        if any(fnmatch.fnmatch(rel, g) for g in self.exclude):
+            return None
+        return rel
+
+
+def _policy(session: Any) -> FilePolicy:
+    policy = session.__dict__.get("_file_policy")
+    if policy is None or policy.root != os.path.realpath(
+            session.config.files_root or getattr(session, "started_cwd", None) or os.getcwd()):
+        policy = session.__dict__["_file_policy"] = FilePolicy(session)
+    return policy
+
+
+def _bind(args: tuple, kwargs: dict) -> dict[str, Any]:
+    names = ("file", "mode", "buffering", "encoding", "errors", "newline", "closefd", "opener")
+    params = dict(zip(names, args))
+    params.update(kwargs)
+    params.setdefault("mode", "r")
+    return params
+
+
+def _writes(mode: str) -> bool:
+    return any(c in mode for c in "wax+")
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _read_whole(original: Any, path: str, limit: int) -> tuple[bytes, int, str, bool]:
+    """(content up to limit, size, sha256 of the whole file, truncated)."""
+    digest, kept, size = hashlib.sha256(), [], 0
+    with original(path, "rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+            if size < limit:
+                kept.append(block[: limit - size])
+            size += len(block)
+    return b"".join(kept), size, digest.hexdigest(), size > limit
+
+
+class _WriteTee(wrapt.ObjectProxy):  # type: ignore[misc]
+    """A file opened for writing: what goes through it is hashed; closing ends the event."""
+
+    def __init__(self, wrapped: Any, on_close: Any, text: bool, encoding: str) -> None:
+        super().__init__(wrapped)
+        self._self_digest = hashlib.sha256()
+        self._self_size = 0
+        self._self_on_close = on_close
+        self._self_text = text
+        self._self_encoding = encoding
+
+    def _take(self, data: Any) -> None:
+        raw = data.encode(self._self_encoding) if isinstance(data, str) else bytes(data)
+        self._self_digest.update(raw)
+        self._self_size += len(raw)
+
+    def write(self, data: Any) -> Any:
+        result = self.__wrapped__.write(data)
+        self._take(data)
+        return result
+
+    def writelines(self, lines: Any) -> None:
+        for line in lines:
+            self.write(line)
+
+    def close(self) -> None:
+        try:
+            self.__wrapped__.close()
+        finally:
+            callback, self._self_on_close = self._self_on_close, None
+            if callback is not None:
+                callback(self._self_size, self._self_digest.hexdigest())
+
+    def __enter__(self) -> "_WriteTee":
+        self.__wrapped__.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def _encoding(params: dict[str, Any]) -> str:
+    encoding = params.get("encoding")
+    # pathlib passes "locale" (PEP 597): the encoding open() would pick.
+    return locale.getpreferredencoding(False) if encoding in (None, "locale") else encoding
+
+
+def _served_reader(content: bytes, params: dict[str, Any], path: str) -> Any:
+    buffer = io.BytesIO(content)
+    buffer.name = path
+    if "b" in params["mode"]:
+        return buffer
+    return io.TextIOWrapper(buffer, encoding=_encoding(params), errors=params.get("errors"),
+                            newline=params.get("newline"))
+
+
+def _open(module: Any):
+    def wrapper(wrapped, instance, args, kwargs):
+        session = active()
+        if session is None or not hasattr(session, "config"):
+            return wrapped(*args, **kwargs)
+        params = _bind(args, kwargs)
+        rel = _policy(session).relative(params["file"])
+        if rel is None:
+            return wrapped(*args, **kwargs)
+        mode = str(params["mode"])
+        request = call_request(Kind.FILE, rel, {"path": rel, "op": "write" if _writes(mode) else "read"})
+        decision = session.decide(Kind.FILE, request_fingerprint(request), request)
+        if decision is None:
+            return wrapped(*args, **kwargs)
+        path = os.fsdecode(params["file"])
+        if _writes(mode):
+            return _write(wrapped, args, kwargs, params, session, request, decision)
+        if isinstance(decision, Serve):
+            return _serve_read(wrapped, args, kwargs, params, session, request, decision.event, path)
+        handle = decision.handle
+        try:
+            content, size, sha, truncated = _read_whole(wrapped, path, _policy(session).max_bytes)
+            opened = wrapped(*args, **kwargs)
+        except Exception as exc:
+            from ._calls import record_error
+
+            record_error(handle, exc)
+            raise
+        handle.set_response({"status": 0, "size": size, "sha256": sha, "truncated": truncated})
+        handle.chunk(content)
+        handle.finish(Status.OK)
+        return opened
+
+    return wrapper
+
+
+def _serve_read(wrapped: Any, args: tuple, kwargs: dict, params: dict, session: Any, request: Any, event: Any,
+                path: str) -> Any:
+    meta = event.response or {}
+    if event.response is None or meta.get("status") != 0:  # the read failed when recorded
+        from ._calls import recorded_result
+
+        recorded_result(event)
+    if meta.get("truncated"):
+        return wrapped(*args, **kwargs)  # too large to have been kept: read the file itself
+    if os.path.exists(path):
+        _, size, sha, _ = _read_whole(wrapped, path, 0)
+        if sha != meta.get("sha256"):
+            diff = [f"content: recorded {meta.get('size')} bytes sha256 {str(meta.get('sha256'))[:12]}, "
+                    f"now {size} bytes sha256 {sha[:12]}"]
+            if session.content_mismatch(Kind.FILE, request, diff) == "live":
+                return wrapped(*args, **kwargs)
+    return _served_reader(event.body or b"", params, path)
+
+
+def _write(wrapped: Any, args: tuple, kwargs: dict, params: dict, session: Any, request: Any,
+           decision: Any) -> Any:
+    text = "b" not in params["mode"]
+    encoding = _encoding(params)
+    if isinstance(decision, Serve):
+        recorded = decision.event.response or {}
+        if session.overrides.get("files", {}).get("live_mode") is False:
+            sink: Any = io.StringIO() if text else io.BytesIO()  # replay without touching the disk
+        else:
+            sink = wrapped(*args, **kwargs)
+
+        def check(size: int, sha: str) -> None:
+            if recorded.get("sha256") and sha != recorded["sha256"]:
+                session.content_mismatch(Kind.FILE, request, [
+                    f"written content: recorded {recorded.get('size')} bytes sha256 {recorded['sha256'][:12]}, "
+                    f"now {size} bytes sha256 {sha[:12]}"])
+
+        return _WriteTee(sink, check, text, encoding)
+    handle = decision.handle
+    try:
+        opened = wrapped(*args, **kwargs)
+    except Exception as exc:
+        from ._calls import record_error
+
+        record_error(handle, exc)
+        raise
+
+    def finish(size: int, sha: str) -> None:
+        handle.set_response({"status": 0, "size": size, "sha256": sha})
+        handle.finish(Status.OK)
+
+    return _WriteTee(opened, finish, text, encoding)
+
+
+PATCHES = (
+    Patch("builtins", "open", _open),
+    Patch("io", "open", _open),
+)

@@ -1,0 +1,103 @@
+"""File reads and writes under the project: served in replay, changes reported."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+import autorr
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    root = tmp_path / "project"
+    (root / "data").mkdir(parents=True)
+    (root / "data" / "notes.txt").write_text("first line\nsecond line\n")
+    (root / "data" / "blob.bin").write_bytes(bytes(range(256)))
+    monkeypatch.chdir(root)
+    return root
+
+
+def _agent(root):
+    out = [open("data/notes.txt").read(), Path("data/blob.bin").read_bytes()[:4],
+           (root / "data" / "notes.txt").read_text().splitlines()]
+    with open("data/notes.txt", "rb") as f:
+        out.append(f.readline())
+    Path("out.txt").write_text("result: 42\n")
+    with open("log.txt", "a") as f:
+        f.write("ran\n")
+    return out
+
+
+def test_reads_are_served_and_writes_performed(project, tmp_path):
+    recordings = tmp_path / "recs"
+    with autorr.recording(recordings / "f.db") as rec:
+        live = _agent(project)
+    assert rec.manifest.total_events == 6
+    events = autorr.get_recorded_events(recordings / "f.db")
+    reads = [e for e in events if e.inputs["op"] == "read"]
+    assert reads[0].inputs["path"] == "data/notes.txt" and reads[0].event_type == "file"
+    assert reads[0].outputs["content"] == "first line\nsecond line\n" and reads[0].outputs["size"] == 23
+    os.remove("out.txt")
+    os.remove("log.txt")
+    # the input file disappears (another machine): replay still has its content
+    (project / "data" / "notes.txt").unlink()
+    with autorr.replaying(recordings / "f.db") as player:
+        assert _agent(project) == live
+    assert player.statistics()["matched"] == 6
+    assert Path("out.txt").read_text() == "result: 42\n"  # writes are performed
+
+
+def test_changed_input_file_is_a_mismatch(project, tmp_path):
+    recordings = tmp_path / "recs"
+    with autorr.recording(recordings / "f.db"):
+        open("data/notes.txt").read()
+    (project / "data" / "notes.txt").write_text("edited\n")
+    with autorr.replaying(recordings / "f.db"):
+        with pytest.raises(autorr.StrictReplayMismatch, match="FILE data/notes.txt changed since it was recorded"):
+            open("data/notes.txt").read()
+    with autorr.replaying(recordings / "f.db", mode="warn") as player:
+        assert open("data/notes.txt").read() == "first line\nsecond line\n"
+    assert player.mismatches()[0]["type"] == "content_changed"
+    with autorr.replaying(recordings / "f.db", mode="hybrid"):
+        assert open("data/notes.txt").read() == "edited\n"
+
+
+def test_changed_write_is_reported(project, tmp_path):
+    recordings = tmp_path / "recs"
+    with autorr.recording(recordings / "f.db"):
+        Path("out.txt").write_text("one")
+    with autorr.replaying(recordings / "f.db", mode="warn") as player:
+        Path("out.txt").write_text("two")
+    assert "written content" in player.mismatches()[0]["diff"][0]
+
+
+def test_outside_the_project_and_excluded_files_are_not_captured(project, tmp_path):
+    outside = tmp_path / "elsewhere.txt"
+    outside.write_text("x")
+    (project / ".git").mkdir()
+    (project / ".git" / "HEAD").write_text("ref")
+    (project / "skip.log").write_text("x")
+    autorr.configure_capture({"files_exclude": ["*.log"]})
+    try:
+        with autorr.recording(tmp_path / "recs" / "f.db") as rec:
+            outside.read_text()
+            (project / ".git" / "HEAD").read_text()
+            (project / "skip.log").read_text()
+            import json  # noqa: F401 - stdlib files are never captured
+            open(os.__file__).read()
+        assert rec.manifest.total_events == 0
+    finally:
+        autorr.configure_capture({"files_exclude": []})
+
+
+def test_capture_switch_off(project, tmp_path):
+    autorr.configure_capture({"capture_file_operations": False})
+    try:
+        with autorr.recording(tmp_path / "recs" / "f.db") as rec:
+            open("data/notes.txt").read()
+        assert rec.manifest.total_events == 0
+    finally:
+        autorr.configure_capture({"capture_file_operations": True})
