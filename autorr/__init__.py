@@ -40,6 +40,7 @@ from ._errors import (
     StrictReplayMismatch,
 )
 from ._recorder import Manifest, Recorder
+from ._wrapper import StreamingLLMWrapper
 from .integrations.tools import tool
 from .replay import Player
 
@@ -62,6 +63,7 @@ __all__ = [
     "ReplayMismatch",
     "ReplayMode",
     "StreamChunk",
+    "StreamingLLMWrapper",
     "StrictReplayMismatch",
     "Timing",
     "analyze_stream_timing",

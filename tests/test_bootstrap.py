@@ -161,3 +161,39 @@ def test_unwritable_recordings_dir_stops_with_exit_2(run_agent, tmp_path):
     result = run_agent("plain_http.py", env={"AUTORR_MODE": "record", "AUTORR_DIR": str(blocker / "recs")})
     assert result.returncode == 2 and "AGENT RAN" not in result.stdout
     assert result.stderr.startswith("autorr: error: cannot write recording")
+
+
+def test_tools_replay_without_running_anything(run_agent, echo_server, llm_server, tmp_path, recordings):
+    """Subprocess, files, requests, httpx and aiohttp: replay with both servers stopped gives the
+    same output, the subprocess's marker is not written and no server sees a request."""
+    url, srv = echo_server
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "task.txt").write_text("find the weather in Paris\n")
+    marker = tmp_path / "marker"
+    env = {"AUTORR_MODE": "record", "MARKER": str(marker), "OPENAI_BASE_URL": llm_server.openai_base_url}
+    agent = [sys.executable, str(AGENTS / "tools_agent.py")]
+
+    def run(mode):
+        extra = dict(env, AUTORR_MODE=mode, AUTORR_DIR=str(recordings), FAKE_SERVER_URL=url)
+        if mode == "record":
+            extra["OPENAI_API_KEY"] = FAKE_KEY
+        return subprocess.run(agent, env=_clean_env(extra), cwd=project, capture_output=True, text=True,
+                              timeout=120)
+
+    recorded = run("record")
+    assert recorded.returncode == 0, recorded.stderr
+    assert marker.read_text() == "ran" and "tool ran" in recorded.stdout
+    events = __import__("autorr").get_recorded_events(list_recordings(recordings)[0])
+    kinds = sorted({e.event_type for e in events})
+    assert kinds == ["file", "http", "llm_call", "subprocess"]
+    marker.unlink()
+    (project / "report.json").unlink()
+    echo_hits, llm_hits = len(srv.RequestHandlerClass.hits), llm_server.hits
+    _stop(srv)
+    llm_server.stop()
+    replayed = run("replay")
+    assert replayed.returncode == 0, replayed.stderr
+    assert replayed.stdout == recorded.stdout
+    assert not marker.exists()
+    assert (len(srv.RequestHandlerClass.hits), llm_server.hits) == (echo_hits, llm_hits)

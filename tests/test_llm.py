@@ -55,3 +55,28 @@ def test_cost_uses_the_longest_prefix_and_cached_price():
     assert cost_of("gpt-4o-2024-08-06", 1_000_000, 1_000_000, cached_tokens=1_000_000) == 1.25 + 10.0
     assert cost_of("openrouter/anthropic/claude-3-5-haiku-20241022", 0, 1_000_000) == 4.0
     assert cost_of("mystery", 10, 10) is None
+
+
+def test_capture_switches_for_llm_calls_and_streaming(llm_server, recordings):
+    client = openai.OpenAI(base_url=llm_server.openai_base_url, api_key="sk-test-x")
+
+    def call():
+        list(client.chat.completions.create(model="m", stream=True, messages=[{"role": "user", "content": "s"}]))
+
+    autorr.configure_capture({"capture_llm_calls": False})
+    try:
+        with autorr.recording(recordings / "off.db") as rec:
+            call()
+        assert rec.manifest.total_events == 0 and llm_server.hits == 1  # live, unrecorded
+    finally:
+        autorr.configure_capture({"capture_llm_calls": True})
+    autorr.configure_capture({"capture_streaming": False})
+    try:
+        with autorr.recording(recordings / "nostream.db") as rec:
+            call()
+        assert (rec.manifest.total_events, rec.manifest.total_chunks) == (1, 0)
+    finally:
+        autorr.configure_capture({"capture_streaming": True})
+    llm_server.stop()
+    with autorr.replaying(recordings / "nostream.db"):
+        call()  # replays as one piece
