@@ -268,6 +268,10 @@ def load_config(environ: Mapping[str, str] | None = None, path: str | os.PathLik
         raw = env.get(var)
         if raw:
             values[name] = raw.strip()
+    for name in _BOOL_VARS:
+        raw = env.get(f"AUTORR_{name.upper()}")
+        if raw is not None and raw.strip():
+            values[name] = _env_bool(raw, f"AUTORR_{name.upper()}")
     if env.get("AUTORR_DIR"):
         values["output_dir"] = Path(env["AUTORR_DIR"])
     if env.get("AUTORR_OVERRIDES"):
@@ -275,6 +279,19 @@ def load_config(environ: Mapping[str, str] | None = None, path: str | os.PathLik
     if values.get("recording_id"):
         _check_id(values["recording_id"], "AUTORR_RECORDING_ID")
     return Config(**values)
+
+
+_BOOL_VARS = ("capture_llm_calls", "capture_tool_calls", "capture_streaming", "capture_file_operations",
+              "compression", "redact_sensitive_data")
+
+
+def _env_bool(raw: str, where: str) -> bool:
+    text = raw.strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{where}={raw!r} is not valid; use true or false")
 
 
 def _check_id(value: str, where: str) -> None:

@@ -78,3 +78,12 @@ def test_config_is_frozen():
     config = load_config({})
     with pytest.raises(Exception):
         config.mode = Mode.RECORD  # type: ignore[misc]
+
+
+def test_capture_switches_from_env(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = load_config({"AUTORR_CAPTURE_TOOL_CALLS": "false", "AUTORR_CAPTURE_FILE_OPERATIONS": "0"})
+    assert config.capture_tool_calls is False and config.capture_file_operations is False
+    assert config.capture_llm_calls is True
+    with pytest.raises(ConfigError, match="AUTORR_CAPTURE_STREAMING='maybe' is not valid; use true or false"):
+        load_config({"AUTORR_CAPTURE_STREAMING": "maybe"})
