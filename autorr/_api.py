@@ -21,8 +21,9 @@ from .replay import Player
 
 __all__ = [
     "checkpoint", "configure_capture", "get_mismatch_details", "get_recording_directory",
-    "get_replay_statistics", "is_recording", "load_recording", "recording", "replaying", "set_replay_mode",
-    "set_replay_overrides", "start_recording", "start_replay", "stop_recording", "stop_replay",
+    "get_replay_statistics", "is_recording", "list_checkpoints", "load_recording", "recording",
+    "replay_from_checkpoint", "replaying", "restore", "set_replay_mode", "set_replay_overrides",
+    "start_recording", "start_replay", "stop_recording", "stop_replay",
 ]
 
 _lock = threading.RLock()
@@ -81,20 +82,55 @@ def is_recording() -> bool:
     return isinstance(current, Recorder) and current.active
 
 
-def _current_recorder() -> Recorder:
-    current = _session.active()
-    if isinstance(current, Recorder) and current.active:
-        return current
-    if isinstance(current, Player) and current.child is not None:
-        return current.child
-    raise NotActive("no recording is running; call start_recording() first")
-
-
 def checkpoint(name: str, state: Any = None) -> None:
-    """Mark a named point in the current recording, with optional JSON-able state."""
+    """Mark a named point in the current recording, with optional JSON-able state.
+
+    During a replay it marks where the agent is (and where a `replay_from_checkpoint()`
+    run goes live); with autorr off it does nothing, so agents can call it always.
+    """
     if not isinstance(name, str) or not name:
         raise ConfigError("checkpoint name must be a non-empty string")
-    _current_recorder().checkpoint(name, state)
+    current = _session.active()
+    if isinstance(current, (Recorder, Player)) and current.active:
+        current.checkpoint(name, state)
+
+
+def list_checkpoints(id_or_path: str | os.PathLike[str] | None = None,
+                     directory: str | os.PathLike[str] | None = None) -> list[dict[str, Any]]:
+    """The checkpoints of a recording (default: the latest): name, seq, events_before, state."""
+    from .store import Reader, resolve
+
+    folder = Path(directory) if directory is not None else load_config().output_dir
+    with Reader(resolve(os.fspath(id_or_path) if id_or_path is not None else None, folder)) as reader:
+        return reader.checkpoints()
+
+
+def restore(name: str, id_or_path: str | os.PathLike[str] | None = None) -> Any:
+    """The state stored with checkpoint ``name`` (of the replayed recording, or the one given).
+
+    Called while replaying from that checkpoint, it also means "the agent resumes here":
+    every later call goes live.
+    """
+    current = _session.active()
+    if id_or_path is None and isinstance(current, Player) and current.active:
+        return current.restore(name)
+    for cp in list_checkpoints(id_or_path):
+        if cp["name"] == name:
+            return cp["state"]
+    raise ConfigError(f"no checkpoint {name!r} in recording {id_or_path or 'latest'}")
+
+
+def replay_from_checkpoint(name: str, mode: ReplayMode | str | None = None) -> str:
+    """Replay the loaded (or latest) recording up to checkpoint ``name``, then go live.
+
+    Calls after the checkpoint are recorded into a child recording that names its
+    parent and the checkpoint; replaying that child reproduces the whole new run.
+    """
+    player = _default_player()
+    player.from_checkpoint(name)
+    recording_id = player.start(mode)
+    _session.set_default(player)
+    return recording_id
 
 
 def configure_capture(settings: Mapping[str, bool]) -> None:

@@ -209,14 +209,14 @@ def parse_overrides(raw: Any, where: str = "overrides") -> dict[str, dict[str, A
             raise ConfigError(f"{where}: unknown category {category!r}; use one of: {', '.join(CATEGORIES)}")
         if not isinstance(spec, Mapping):
             raise ConfigError(f"{where}.{category} must be an object like {{\"live_mode\": true}}")
-        allowed = {"live_mode", "model"} if category == "llm_calls" else {"live_mode"}
+        allowed = {"live_mode", "model", "base_url", "api_key_env"} if category == "llm_calls" else {"live_mode"}
         for key, value in spec.items():
             if key not in allowed:
                 raise ConfigError(f"{where}.{category}: unknown key {key!r}; use: {', '.join(sorted(allowed))}")
             if key == "live_mode" and not isinstance(value, bool):
                 raise ConfigError(f"{where}.{category}.live_mode={value!r} is not valid; use true or false")
-            if key == "model" and not (isinstance(value, str) and value):
-                raise ConfigError(f"{where}.{category}.model={value!r} is not valid; use a model name")
+            if key in ("model", "base_url", "api_key_env") and not (isinstance(value, str) and value):
+                raise ConfigError(f"{where}.{category}.{key}={value!r} is not valid; use a non-empty string")
         out[category] = dict(spec)
     return out
 

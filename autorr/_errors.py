@@ -7,6 +7,8 @@
      ├── ReplayMismatch              a replayed call has no recorded answer
      └── NotActive                   an API call that needs a recording/replay running
     StrictReplayMismatch             (BaseException) what strict replay raises
+     └── OverrideError               an override that cannot apply to a call (e.g. a model
+                                     of another provider with no base URL for it)
 
 Strict replay raises a ``BaseException`` subclass, as pytest's ``fail()`` does: the LLM
 SDKs retry any ``Exception`` raised under ``send()`` (turning it into a connection
@@ -21,6 +23,7 @@ __all__ = [
     "AutorrError",
     "ConfigError",
     "NotActive",
+    "OverrideError",
     "RecordingCorrupt",
     "RecordingNotFound",
     "ReplayMismatch",
@@ -74,3 +77,7 @@ class StrictReplayMismatch(_MismatchMixin, BaseException):
     def __init__(self, message: str, details: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self._init(message, details or {})
+
+
+class OverrideError(StrictReplayMismatch):
+    """A replay override cannot apply to a call (raised inside the call, so it is not retried)."""

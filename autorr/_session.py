@@ -31,9 +31,10 @@ class Serve:
 
 @dataclass(slots=True)
 class Record:
-    """Go live and record through this handle."""
+    """Go live and record through this handle (``rewrite``: an A/B override to apply)."""
 
     handle: "CallHandle"
+    rewrite: dict[str, Any] | None = None
 
 
 Decision = Union[Serve, Record, None]  # None: go live, record nothing

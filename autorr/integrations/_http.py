@@ -13,7 +13,8 @@ from .._events import CallRequest, Kind, Status
 from ..replay._fingerprint import parse_body, request_fingerprint
 from ._decode import decoder_for
 
-__all__ = ["Pieces", "Tee", "async_sleep", "decide", "make_request", "rebuild_exception", "response_meta"]
+__all__ = ["Pieces", "Tee", "async_sleep", "decide", "make_request", "rebuild_exception", "response_meta",
+           "rewrite_parts"]
 
 log = logging.getLogger("autorr")
 
@@ -49,6 +50,25 @@ def response_meta(status: int, headers: list[tuple[str, str]], http_version: str
         headers = [(k, v) for k, v in headers if k.lower() not in _DROP_ON_DECODE]
     return {"status": status, "headers": headers, "http_version": http_version, "reason": reason,
             "streamed": streamed}, decode
+
+
+def rewrite_parts(url: str, headers: list[tuple[str, str]], body: bytes,
+                  rewrite: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:
+    """Apply an A/B override (model, base URL, key) to a live LLM request."""
+    import orjson
+
+    data = orjson.loads(body)
+    data["model"] = rewrite["model"]
+    body = orjson.dumps(data)
+    if rewrite.get("base_url"):
+        path = urlsplit(url).path
+        suffix = path.split("/v1/", 1)[1] if "/v1/" in path else path.lstrip("/")
+        url = rewrite["base_url"].rstrip("/") + "/" + suffix
+    dropped = {"content-length", "host"} | ({"authorization", "x-api-key"} if rewrite.get("api_key") else set())
+    headers = [(k, v) for k, v in headers if k.lower() not in dropped]
+    if rewrite.get("api_key"):
+        headers.append(("Authorization", f"Bearer {rewrite['api_key']}"))
+    return url, headers, body
 
 
 def rebuild_exception(error: dict[str, Any], **kwargs: Any) -> BaseException:

@@ -190,6 +190,8 @@ def _request(module: Any):
             call = _build_call(instance, method, url, kwargs)
             return _replay(instance, method, call, decision, kwargs)
         handle = decision.handle
+        if decision.rewrite and kwargs.get("json") is not None:
+            kwargs["json"] = dict(kwargs["json"], model=decision.rewrite["model"])
         try:
             response = await wrapped(*args, **kwargs)
         except BaseException as exc:

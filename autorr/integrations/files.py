@@ -22,6 +22,7 @@ import locale
 import os
 import sys
 import sysconfig
+import weakref
 from typing import Any
 
 import wrapt
@@ -119,25 +120,37 @@ def _read_whole(original: Any, path: str, limit: int) -> tuple[bytes, int, str, 
     return b"".join(kept), size, digest.hexdigest(), size > limit
 
 
+class _Written:
+    """Size and sha256 of what was written; reported once, at close or garbage collection."""
+
+    __slots__ = ("digest", "size", "on_close")
+
+    def __init__(self, on_close: Any) -> None:
+        self.digest = hashlib.sha256()
+        self.size = 0
+        self.on_close = on_close
+
+    def done(self) -> None:
+        callback, self.on_close = self.on_close, None
+        if callback is not None:
+            callback(self.size, self.digest.hexdigest())
+
+
 class _WriteTee(wrapt.ObjectProxy):  # type: ignore[misc]
     """A file opened for writing: what goes through it is hashed; closing ends the event."""
 
     def __init__(self, wrapped: Any, on_close: Any, text: bool, encoding: str) -> None:
         super().__init__(wrapped)
-        self._self_digest = hashlib.sha256()
-        self._self_size = 0
-        self._self_on_close = on_close
-        self._self_text = text
+        self._self_written = _Written(on_close)
         self._self_encoding = encoding
-
-    def _take(self, data: Any) -> None:
-        raw = data.encode(self._self_encoding) if isinstance(data, str) else bytes(data)
-        self._self_digest.update(raw)
-        self._self_size += len(raw)
+        # `open(p, "w").write(x)` never calls close(): the file is collected instead.
+        weakref.finalize(self, self._self_written.done)
 
     def write(self, data: Any) -> Any:
         result = self.__wrapped__.write(data)
-        self._take(data)
+        raw = data.encode(self._self_encoding) if isinstance(data, str) else bytes(data)
+        self._self_written.digest.update(raw)
+        self._self_written.size += len(raw)
         return result
 
     def writelines(self, lines: Any) -> None:
@@ -148,9 +161,7 @@ class _WriteTee(wrapt.ObjectProxy):  # type: ignore[misc]
         try:
             self.__wrapped__.close()
         finally:
-            callback, self._self_on_close = self._self_on_close, None
-            if callback is not None:
-                callback(self._self_size, self._self_digest.hexdigest())
+            self._self_written.done()
 
     def __enter__(self) -> "_WriteTee":
         self.__wrapped__.__enter__()

@@ -18,7 +18,7 @@ from .._events import CallRequest, Status
 from .._patching import Patch
 from .._session import Serve, active
 from ..replay._fingerprint import parse_body
-from ._http import Pieces, Tee, decide, rebuild_exception, response_meta
+from ._http import Pieces, Tee, decide, rebuild_exception, response_meta, rewrite_parts
 
 __all__ = ["PATCHES"]
 
@@ -140,6 +140,14 @@ def _replay_response(lib: Any, request: Any, decision: Serve, is_async: bool) ->
     return response
 
 
+def _rewritten(lib: Any, request: Any, rewrite: dict[str, Any] | None) -> Any:
+    if not rewrite:
+        return request
+    headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw]
+    url, headers, body = rewrite_parts(str(request.url), headers, request.content, rewrite)
+    return lib.Request(request.method, url, headers=headers, content=body, extensions=request.extensions)
+
+
 # -- the wrappers: twins around the shared pieces above -------------------------------
 def sync_send(lib: Any):
     def wrapper(wrapped, instance, args, kwargs):
@@ -155,7 +163,7 @@ def sync_send(lib: Any):
             response = _replay_response(lib, request, decision, is_async=False)
         else:
             try:
-                response = wrapped(request, stream=True, **rest)
+                response = wrapped(_rewritten(lib, request, decision.rewrite), stream=True, **rest)
             except BaseException as exc:
                 decision.handle.finish(Status.ERROR, exc)
                 raise
@@ -185,7 +193,7 @@ def async_send(lib: Any):
             response = _replay_response(lib, request, decision, is_async=True)
         else:
             try:
-                response = await wrapped(request, stream=True, **rest)
+                response = await wrapped(_rewritten(lib, request, decision.rewrite), stream=True, **rest)
             except BaseException as exc:
                 decision.handle.finish(Status.ERROR, exc)
                 raise

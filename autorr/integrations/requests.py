@@ -17,7 +17,7 @@ import wrapt
 from .._events import Status
 from .._patching import Patch
 from .._session import Serve, active
-from ._http import Pieces, Tee, decide, make_request, rebuild_exception, response_meta
+from ._http import Pieces, Tee, decide, make_request, rebuild_exception, response_meta, rewrite_parts
 
 __all__ = ["PATCHES"]
 
@@ -149,6 +149,12 @@ def _adapter_send(module: Any):
         if isinstance(decision, Serve):
             return _replay(instance, request, decision)
         handle = decision.handle
+        if decision.rewrite:
+            request.url, headers, request.body = rewrite_parts(request.url, list(request.headers.items()),
+                                                               _body_bytes(request), decision.rewrite)
+            request.headers.clear()
+            request.headers.update(dict(headers))
+            request.headers["Content-Length"] = str(len(request.body))
         try:
             response = wrapped(*args, **kwargs)
         except BaseException as exc:

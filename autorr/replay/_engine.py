@@ -17,9 +17,10 @@ from typing import Any
 
 from .. import _session
 from .._config import Config, ReplayMode, Timing, load_config
-from .._errors import NotActive, StrictReplayMismatch
+from .._errors import ConfigError, NotActive, StrictReplayMismatch
 from .._events import CallRequest, Event, Kind, Status
 from ._matchers import closeness, explain
+from ._overrides import llm_rewrite
 from ._telemetry import is_telemetry
 
 __all__ = ["Player", "category_of"]
@@ -69,6 +70,10 @@ class Player(_session.Scoped):
         self._mismatches: list[dict[str, Any]] = []
         self._child: Any = None
         self.active = False
+        self._checkpoints: list[dict[str, Any]] = []  # of the loaded recording, by seq
+        self._target: dict[str, Any] | None = None  # replay_from_checkpoint()
+        self._calls = 0
+        self._live_from_now = False
         self._reset_stats()
 
     # -- loading --------------------------------------------------------------------
@@ -89,6 +94,8 @@ class Player(_session.Scoped):
         while target is not None and target.resolve() not in seen:
             seen.add(target.resolve())
             reader = Reader(target)
+            if not self._chain:
+                self._checkpoints = sorted(reader.checkpoints(), key=lambda cp: cp["seq"])
             self._chain.append((reader, reader.index()))
             parent = reader.meta().get("parent") or {}
             target = self._parent_path(parent, target)
@@ -125,6 +132,10 @@ class Player(_session.Scoped):
             self._next.clear()
             self._mismatches.clear()
             self._reset_stats()
+            self._calls = 0
+            self._live_from_now = False
+        if self.config.checkpoint and self._target is None:
+            self.from_checkpoint(self.config.checkpoint)
         self.started_cwd = os.getcwd()
         self.active = True
         return self.recording_id or ""
@@ -158,20 +169,37 @@ class Player(_session.Scoped):
             occurrence = self._next.get(key, 0)
             self._next[key] = occurrence + 1
             self._stats["total"] += 1
+            self._calls += 1
+            call_no = self._calls
         category = category_of(kind, request)
-        if self.overrides.get(category, {}).get("live_mode"):
-            return self._go_live(kind, fingerprint, request, occurrence, category, "override")
+        segment = self._segment_of(call_no)
+        target = self._target
+        if self._live_from_now or (target is not None and call_no > target["seq"]):
+            return self._go_live(kind, fingerprint, request, occurrence, category, "checkpoint", segment)
+        override = self.overrides.get(category, {})
+        if override.get("live_mode"):
+            return self._go_live(kind, fingerprint, request, occurrence, category, "override", segment, override)
         for reader, index in self._chain:
             event_id = index.get(key, {}).get(occurrence)
             if event_id is not None:
-                self._count("matched", category)
-                return _session.Serve(reader.event(event_id), self.timing is Timing.PRESERVE)
+                self._count("matched", category, segment)
+                # Before a checkpoint being resumed from, the prefix is served at full speed.
+                preserve = self.timing is Timing.PRESERVE and target is None
+                return _session.Serve(reader.event(event_id), preserve)
         return self._miss(kind, fingerprint, request, occurrence, category)
 
     def _go_live(self, kind: Kind, fingerprint: str, request: CallRequest, occurrence: int, category: str,
-                 reason: str) -> _session.Decision:
-        self._count("live", category)
-        return _session.Record(self._child_recorder(reason).begin(kind, fingerprint, request, occurrence))
+                 reason: str, segment: str = "", override: dict[str, Any] | None = None) -> _session.Decision:
+        rewrite = None
+        if override and category == "llm_calls":
+            from .._llm import provider_of
+
+            rewrite = llm_rewrite(override, provider_of(request.host, request.path), request.summary)
+        self._count("live", category, segment)
+        handle = self._child_recorder(reason).begin(kind, fingerprint, request, occurrence)
+        if rewrite:
+            handle.meta["override"] = {k: v for k, v in rewrite.items() if k != "api_key"}
+        return _session.Record(handle, rewrite)
 
     def _child_recorder(self, reason: str) -> Any:
         with self._lock:
@@ -179,11 +207,67 @@ class Player(_session.Scoped):
                 from .._recorder import Recorder, new_recording_id
 
                 parent = {"recording_id": self.recording_id, "path": str(self.path), "reason": reason}
+                if self._target is not None:
+                    parent["checkpoint"] = self._target["name"]
                 self._child = Recorder(f"{self.recording_id}.{reason}-{new_recording_id()}",
                                        directory=self.path.parent if self.path else self.directory,
                                        config=self.config, parent=parent)
                 self._child.start()
+                if self._target is not None:
+                    self._child.checkpoint(self._target["name"], self._target.get("state"))
+                if reason == "checkpoint" and _session.get_default() is self:
+                    self._hand_over_environment()
             return self._child
+
+    def _hand_over_environment(self) -> None:
+        # Past the checkpoint the run is live: processes it starts from now on record
+        # into the child recording instead of replaying the parent's prefix again.
+        child = self._child
+        os.environ.update(AUTORR_MODE="record", AUTORR_RECORDING_ID=child.id, AUTORR_DIR=str(child.directory),
+                          _AUTORR_OWNER_PID=str(os.getpid()))
+        for name in ("AUTORR_CHECKPOINT", "AUTORR_RECORDING"):
+            os.environ.pop(name, None)
+
+    # -- checkpoints ----------------------------------------------------------------
+    def checkpoints(self) -> list[dict[str, Any]]:
+        return [dict(cp) for cp in self._checkpoints]
+
+    def find_checkpoint(self, name: str) -> dict[str, Any]:
+        for reader, _ in self._chain:
+            for cp in reader.checkpoints():
+                if cp["name"] == name:
+                    return cp
+        known = ", ".join(dict.fromkeys(cp["name"] for cp in self._checkpoints)) or "none"
+        raise ConfigError(f"no checkpoint {name!r} in recording {self.recording_id} (checkpoints: {known})")
+
+    def from_checkpoint(self, name: str) -> None:
+        """Serve the calls before checkpoint ``name``; from there on go live into a child recording."""
+        if not self._chain:
+            self.load()
+        self._target = self.find_checkpoint(name)
+
+    def checkpoint(self, name: str, state: Any = None) -> None:
+        """The agent reached a checkpoint during replay."""
+        if self._target is not None and name == self._target["name"]:
+            self._live_from_now = True  # exactly where the recording says the new run starts
+        if self._child is not None and not (self._target and name == self._target["name"]):
+            self._child.checkpoint(name, state)
+
+    def restore(self, name: str) -> Any:
+        """The state stored with checkpoint ``name``; an agent resuming from it skips the prefix."""
+        found = self.find_checkpoint(name)
+        if self._target is not None and name == self._target["name"]:
+            self._live_from_now = True
+        return found.get("state")
+
+    def _segment_of(self, call_no: int) -> str:
+        segment = "start"
+        for cp in self._checkpoints:
+            if cp["seq"] < call_no:
+                segment = cp["name"]
+            else:
+                break
+        return segment
 
     def _miss(self, kind: Kind, fingerprint: str, request: CallRequest, occurrence: int,
               category: str) -> _session.Decision:
@@ -274,13 +358,16 @@ class Player(_session.Scoped):
 
     # -- statistics -----------------------------------------------------------------
     def _reset_stats(self) -> None:
-        self._stats = {"total": 0, "matched": 0, "mismatched": 0, "live": 0, "ignored": 0, "by_category": {}}
+        self._stats = {"total": 0, "matched": 0, "mismatched": 0, "live": 0, "ignored": 0, "by_category": {},
+                       "by_segment": {}}
 
-    def _count(self, what: str, category: str) -> None:
+    def _count(self, what: str, category: str, segment: str = "") -> None:
         with self._lock:
             self._stats[what] += 1
-            per = self._stats["by_category"].setdefault(category, {"matched": 0, "mismatched": 0, "live": 0})
-            per[what] = per.get(what, 0) + 1
+            for table, key in (("by_category", category), ("by_segment", segment)):
+                if key:
+                    per = self._stats[table].setdefault(key, {"matched": 0, "mismatched": 0, "live": 0})
+                    per[what] = per.get(what, 0) + 1
 
     def _record_mismatch(self, details: dict[str, Any], category: str) -> None:
         self._count("mismatched", category)
@@ -290,7 +377,8 @@ class Player(_session.Scoped):
     def statistics(self) -> dict[str, Any]:
         with self._lock:
             stats = {k: (dict(v) if isinstance(v, dict) else v) for k, v in self._stats.items()}
-            stats["by_category"] = {k: dict(v) for k, v in self._stats["by_category"].items()}
+            for table in ("by_category", "by_segment"):
+                stats[table] = {k: dict(v) for k, v in self._stats[table].items()}
         total = stats["total"]
         stats["mismatch_count"] = stats["mismatched"]
         stats["success_rate"] = (stats["matched"] / total) if total else 1.0

@@ -181,18 +181,18 @@ class Writer:
                 if isinstance(item, Event):
                     rows.append(self._event_row(item, sink))
                 elif isinstance(item, Checkpoint):
-                    checkpoints.append(item)
+                    checkpoints.append((item, len(rows)))  # events queued before it
                 elif isinstance(item, _Meta):
                     metas.update(item.values)
             conn = self._conn
             conn.execute("BEGIN IMMEDIATE")
             try:
                 conn.executemany("INSERT OR IGNORE INTO blobs (hash, codec, size, data) VALUES (?,?,?,?)", sink.rows)
-                for cp in checkpoints:
-                    (count,) = conn.execute("SELECT count(*) FROM events").fetchone()
+                (stored,) = conn.execute("SELECT count(*) FROM events").fetchone() if checkpoints else (0,)
+                for cp, before in checkpoints:
                     conn.execute(
                         "INSERT INTO checkpoints (name, seq, events_before, created_at, state, pid) VALUES (?,?,?,?,?,?)",
-                        (cp.name, cp.seq, count + len(rows), cp.created_at,
+                        (cp.name, cp.seq, stored + before, cp.created_at,
                          None if cp.state is None else self._json(cp.state), cp.pid),
                     )
                 conn.executemany(

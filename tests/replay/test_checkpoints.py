@@ -1,0 +1,123 @@
+"""Checkpoints, replay from a checkpoint into a child recording, A/B overrides."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+import autorr
+from autorr.store import Reader, list_recordings
+
+from conftest import AGENTS, FAKE_KEY, _clean_env
+
+
+def _run(env, cwd, **extra):
+    merged = dict(env, **extra)
+    if merged.get("AUTORR_MODE") == "record" or merged.get("AUTORR_CHECKPOINT") or merged.get("AUTORR_OVERRIDES"):
+        merged.setdefault("OPENAI_API_KEY", FAKE_KEY)
+    return subprocess.run([sys.executable, str(AGENTS / "checkpoint_agent.py")], env=_clean_env(merged), cwd=cwd,
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture
+def recorded(llm_server, recordings, tmp_path):
+    env = {"AUTORR_DIR": str(recordings), "OPENAI_BASE_URL": llm_server.openai_base_url,
+           "MARKER": str(tmp_path / "marker"), "AUTORR_RECORDING_ID": "base"}
+    result = _run(env, tmp_path, AUTORR_MODE="record")
+    assert result.returncode == 0, result.stderr
+    env.pop("AUTORR_RECORDING_ID")
+    return env, result.stdout
+
+
+def test_checkpoint_is_listed_and_shown(recorded, recordings, capsys):
+    (cp,) = autorr.list_checkpoints("base", directory=recordings)
+    assert cp["name"] == "research_done" and cp["seq"] == 3 and len(cp["state"]["notes"]) == 3
+    from autorr.cli import main
+
+    main(["show", "base", "--dir", str(recordings)])
+    assert "checkpoint 'research_done' after 3 events" in capsys.readouterr().out
+
+
+def test_replay_from_checkpoint_goes_live_after_it(recorded, llm_server, recordings, tmp_path):
+    env, original = recorded
+    llm_server.reset()
+    llm_server.reply_prefix = "NEW "  # the world changed after the checkpoint
+    marker = tmp_path / "marker"
+    marker.unlink()
+    resumed = _run(env, tmp_path, AUTORR_MODE="replay", AUTORR_RECORDING="base", AUTORR_CHECKPOINT="research_done")
+    assert resumed.returncode == 0, resumed.stderr
+    prompts = [r.json["messages"][0]["content"] for r in llm_server.requests]
+    assert len(prompts) == 2 and prompts[0].startswith("draft from") and prompts[1].startswith("polish")
+    assert "draft: NEW" in resumed.stdout and resumed.stdout.splitlines()[0] == original.splitlines()[0]
+    assert marker.exists()  # the tool after the checkpoint ran live too
+
+    (child,) = [p for p in list_recordings(recordings) if p.name.startswith("base.checkpoint-")]
+    with Reader(child) as reader:
+        assert reader.meta()["parent"] == {"recording_id": "base", "path": str(recordings / "base.db"),
+                                           "reason": "checkpoint", "checkpoint": "research_done"}
+        # two LLM calls, the tool, and the file write of the process the tool started
+        assert sorted(e.kind for e in reader.events()) == ["file", "http", "http", "subprocess"]
+    # the child replays the whole new run offline: parent prefix + child suffix
+    llm_server.stop()
+    marker.unlink()
+    offline = _run(env, tmp_path, AUTORR_MODE="replay", AUTORR_RECORDING=child.stem)
+    assert offline.returncode == 0, offline.stderr
+    assert offline.stdout == resumed.stdout and not marker.exists()
+
+
+def test_api_replay_from_checkpoint_statistics_and_restore(recorded, llm_server, recordings):
+    import openai
+
+    client = openai.OpenAI(base_url=llm_server.openai_base_url, api_key="k")
+    ask = lambda text: client.chat.completions.create(  # noqa: E731
+        model="gpt-4o-mini", messages=[{"role": "user", "content": text}]).choices[0].message.content
+    autorr.load_recording(recordings / "base.db")
+    autorr.replay_from_checkpoint("research_done")
+    llm_server.reset()
+    notes = [ask(f"research step {i}") for i in range(3)]
+    assert autorr.restore("research_done")["notes"] == notes
+    ask("something new")
+    stats = autorr.get_replay_statistics()
+    autorr.stop_replay()
+    assert llm_server.hits == 1
+    assert stats["by_segment"]["start"]["matched"] == 3 and stats["by_segment"]["research_done"]["live"] == 1
+    assert stats["by_category"]["llm_calls"] == {"matched": 3, "mismatched": 0, "live": 1}
+    with pytest.raises(autorr.ConfigError, match="no checkpoint 'nope' in recording base"):
+        autorr.replay_from_checkpoint("nope")
+
+
+def test_restore_lets_an_agent_skip_to_the_checkpoint(recorded, llm_server, recordings):
+    import openai
+
+    client = openai.OpenAI(base_url=llm_server.openai_base_url, api_key="k")
+    llm_server.reset()
+    with autorr.replaying(recordings / "base.db") as player:
+        player.from_checkpoint("research_done")
+        state = autorr.restore("research_done")  # resume from state: no research calls
+        client.chat.completions.create(model="m", messages=[{"role": "user", "content": "draft " + state["notes"][0]}])
+    assert llm_server.hits == 1 and player.statistics()["live"] == 1
+
+
+def test_ab_run_llm_live_with_another_model_tools_from_the_recording(recorded, llm_server, recordings, tmp_path):
+    env, original = recorded
+    llm_server.reset()
+    marker = tmp_path / "marker"
+    marker.unlink()
+    overrides = {"llm_calls": {"live_mode": True, "model": "gpt-4.1"}, "tool_calls": {"live_mode": False}}
+    result = _run(env, tmp_path, AUTORR_MODE="replay", AUTORR_RECORDING="base", AUTORR_OVERRIDES=json.dumps(overrides))
+    assert result.returncode == 0, result.stderr
+    assert [r.json["model"] for r in llm_server.requests] == ["gpt-4.1"] * 5  # only LLM calls reach the server
+    assert not marker.exists()  # no tool ran
+    assert "tool: tool ok" in result.stdout
+
+
+def test_override_model_of_another_provider_is_a_clear_error(recorded, recordings, tmp_path):
+    env, _ = recorded
+    overrides = {"llm_calls": {"live_mode": True, "model": "claude-3-5-haiku-latest"}}
+    result = _run(env, tmp_path, AUTORR_MODE="replay", AUTORR_RECORDING="base", AUTORR_OVERRIDES=json.dumps(overrides))
+    assert result.returncode != 0
+    assert "override model 'claude-3-5-haiku-latest' is a anthropic model" in result.stderr
+    assert "base_url" in result.stderr
