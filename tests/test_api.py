@@ -61,9 +61,13 @@ def test_load_start_replay_statistics(echo_server, recordings):
     autorr.stop_replay()
 
 
-def test_errors_name_what_is_wrong(recordings):
+def test_errors_name_what_is_wrong(recordings, monkeypatch):
+    monkeypatch.setattr(autorr._api, "_recorder", None)
     with pytest.raises(autorr.NotActive, match="start_recording"):
-        autorr.stop_recording() if autorr._api._recorder is None else autorr.checkpoint("x")
+        autorr.stop_recording()
+    autorr.checkpoint("anywhere")  # with autorr off, agents may still mark checkpoints
+    with pytest.raises(autorr.ConfigError, match="checkpoint name"):
+        autorr.checkpoint("")
     with pytest.raises(autorr.ConfigError, match="replay mode 'fast' is not valid"):
         autorr.set_replay_mode("fast")
     with pytest.raises(autorr.ConfigError, match="unknown key 'capture_everything'"):
