@@ -74,8 +74,16 @@ class Redactor:
         # One alternation, one pass over the data, however many formats are known.
         self._patterns = [re.compile(b"|".join(b"(?:%s)" % p for p in sources))] if sources else []
         self._known_re: re.Pattern[bytes] | None = None
-        env = os.environ if environ is None else environ
-        self.learn(v for k, v in env.items() if _SECRET_ENV.search(k))
+        self._environ = os.environ if environ is None else environ
+        self._env_size = -1
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Learn secrets the process put in its environment since (e.g. from a .env file)."""
+        env = self._environ
+        if len(env) != self._env_size:
+            self._env_size = len(env)
+            self.learn(v for k, v in list(env.items()) if _SECRET_ENV.search(k))
 
     def learn(self, values: Iterable[str]) -> None:
         added = False

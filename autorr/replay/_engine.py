@@ -289,10 +289,11 @@ class Player(_session.Scoped):
         # SDK retry loops and `except Exception` in agent frameworks must not hide this.
         raise StrictReplayMismatch(message, details)
 
-    def content_mismatch(self, kind: Kind, request: CallRequest, diff: list[str]) -> str:
+    def content_mismatch(self, kind: Kind, request: CallRequest, diff: list[str], fatal: bool = True) -> str:
         """A matched call whose world changed (a file edited since recording).
 
-        Returns what to do: "serve" the recording (warn), go "live" (hybrid); strict raises.
+        Returns what to do: "serve" the recording (warn), go "live" (hybrid); strict
+        raises, unless ``fatal`` is off (then it is reported like warn).
         """
         details = {"type": "content_changed", "kind": kind.value, "call": request.summary,
                    "actual": request.summary, "expected": request.summary, "fingerprint": "", "occurrence": 0,
@@ -304,7 +305,7 @@ class Player(_session.Scoped):
             return "live"
         message = f"autorr: {request.summary} changed since it was recorded\n" + \
             "\n".join(f"  differs: {line}" for line in diff)
-        if self.mode is ReplayMode.WARN:
+        if self.mode is ReplayMode.WARN or not fatal:
             details["action"] = "served_recorded"
             self._record_mismatch(details, category)
             log.warning("%s\n  warn mode: serving the recorded content", message)

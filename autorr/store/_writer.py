@@ -173,6 +173,7 @@ class Writer:
                     time.sleep(0.05 * (attempt + 1))
 
     def _write_once(self, items: list[Any]) -> None:
+        self.redactor.refresh()
         known_before = set(self._known)
         sink = BlobSink(self._known, self.compression, self.redactor.scrub)
         rows, checkpoints, metas = [], [], {}

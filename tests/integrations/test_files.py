@@ -101,3 +101,23 @@ def test_capture_switch_off(project, tmp_path):
         assert rec.manifest.total_events == 0
     finally:
         autorr.configure_capture({"capture_file_operations": True})
+
+
+def test_secrets_files_are_never_stored_and_env_keys_learned_late(project, tmp_path, monkeypatch):
+    (project / ".env").write_text("MY_SERVICE_TOKEN=late-loaded-token-12345\n")
+    with autorr.recording(tmp_path / "recs" / "f.db") as rec:
+        line = open(".env").read().strip()
+        monkeypatch.setenv(*line.split("=", 1))  # what python-dotenv does
+        Path("notes.txt").write_text("the token is late-loaded-token-12345")
+        open("notes.txt").read()
+    assert rec.manifest.total_events == 2  # the write and the read; not .env
+    for file in (tmp_path / "recs").iterdir():
+        assert b"late-loaded-token-12345" not in file.read_bytes()
+
+
+def test_changed_writes_never_fail_strict_replay(project, tmp_path):
+    with autorr.recording(tmp_path / "recs" / "f.db"):
+        Path("run.log").write_text("started at 10:00")
+    with autorr.replaying(tmp_path / "recs" / "f.db") as player:
+        Path("run.log").write_text("started at 11:00")
+    assert player.mismatches()[0]["action"] == "served_recorded"
