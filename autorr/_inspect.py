@@ -40,17 +40,20 @@ def describe(id_or_path: str | Path | None, directory: Path) -> dict[str, Any]:
         events_count, chunks = reader.count()
         events = []
         for event in reader.events(with_body=True):
-            usage = _usage(event)
+            found = event.meta
+            usage = {} if "input_tokens" in found else _usage(event)
             ttft = event.chunks[0][1] if event.chunks else None
             events.append({
-                "id": event.id, "kind": event.kind, "call": event.summary, "status": event.status,
-                "model": event.meta.get("model"), "started_at": event.started_at,
-                "duration_ms": round(event.duration_us / 1000, 2),
+                "id": event.id, "kind": "llm" if found.get("provider") else event.kind, "call": event.summary,
+                "status": event.status, "model": found.get("model_served") or found.get("model"),
+                "started_at": event.started_at, "duration_ms": round(event.duration_us / 1000, 2),
                 "ttft_ms": None if ttft is None else round(ttft / 1000, 2),
                 "chunks": len(event.chunks or ()),
-                "input_tokens": usage.get("prompt_tokens", usage.get("input_tokens")),
-                "output_tokens": usage.get("completion_tokens", usage.get("output_tokens")),
-                "http_status": (event.response or {}).get("status"),
+                "input_tokens": found.get("input_tokens", usage.get("prompt_tokens", usage.get("input_tokens"))),
+                "output_tokens": found.get("output_tokens",
+                                           usage.get("completion_tokens", usage.get("output_tokens"))),
+                "cost_usd": found.get("cost_usd"),
+                "http_status": (event.response or {}).get("status") if event.kind == "http" else None,
             })
         return {"recording_id": meta.get("recording_id", path.stem), "path": str(path),
                 "size_bytes": path.stat().st_size, "total_events": events_count, "total_chunks": chunks,
@@ -80,17 +83,21 @@ def format_description(info: dict[str, Any]) -> str:
     if meta.get("models"):
         lines.append(f"  models: {', '.join(meta['models'])}")
     lines.append("")
-    lines.append(f"  {'#':>3}  {'kind':<5} {'call':<44} {'status':<10} {'model':<16} {'ms':>8} {'ttft':>7} "
-                 f"{'chunks':>6} {'tokens in/out':>13}")
+    lines.append(f"  {'#':>3}  {'kind':<10} {'call':<44} {'status':<10} {'model':<16} {'ms':>8} {'ttft':>7} "
+                 f"{'chunks':>6} {'tokens in/out':>13} {'cost $':>10}")
     for e in info["events"]:
         tokens = "" if e["input_tokens"] is None else f"{e['input_tokens']}/{e['output_tokens'] or '-'}"
         ttft = "" if e["ttft_ms"] is None else f"{e['ttft_ms']:.1f}"
         status = e["status"] if e["http_status"] in (None, 200) else f"{e['status']} {e['http_status']}"
+        cost = "" if e["cost_usd"] is None else f"{e['cost_usd']:.6f}"
         lines.append(
-            f"  {e['id']:>3}  {e['kind']:<5} {e['call'][:44]:<44} {status:<10} {str(e['model'] or '-')[:16]:<16} "
+            f"  {e['id']:>3}  {e['kind']:<10} {e['call'][:44]:<44} {status:<10} {str(e['model'] or '-')[:16]:<16} "
             f"{e['duration_ms']:>8.1f} {ttft:>7} "
-            f"{e['chunks'] or '':>6} {tokens:>13}"
+            f"{e['chunks'] or '':>6} {tokens:>13} {cost:>10}"
         )
+    costs = [e["cost_usd"] for e in info["events"] if e["cost_usd"] is not None]
+    if costs:
+        lines.append(f"  total cost of priced calls: ${sum(costs):.6f}")
     for cp in info["checkpoints"]:
         lines.append(f"  checkpoint {cp['name']!r} after {cp['events_before']} events")
     return "\n".join(lines)
