@@ -123,6 +123,27 @@ class Tee:
             log.debug("autorr: could not record a chunk: %s", exc)
             self.decode = None
 
+    def relay(self, chunks: Any) -> Any:
+        """Pass ``chunks`` through to the caller as they come, recording each one."""
+        try:
+            for chunk in chunks:
+                self.chunk(chunk)
+                yield chunk
+        except BaseException as exc:
+            self.fail(exc)
+            raise
+        self.end()
+
+    async def arelay(self, chunks: Any) -> Any:
+        try:
+            async for chunk in chunks:
+                self.chunk(chunk)
+                yield chunk
+        except BaseException as exc:
+            self.fail(exc)
+            raise
+        self.end()
+
     def end(self) -> None:
         self.handle.meta["end"] = "eof"
         self.handle.finish(Status.OK)

@@ -57,15 +57,7 @@ def _stream_classes(lib: Any) -> tuple[type, type, type, type]:
             self._inner, self._tee = inner, tee
 
         def __iter__(self):
-            tee = self._tee
-            try:
-                for chunk in self._inner:
-                    tee.chunk(chunk)
-                    yield chunk
-            except BaseException as exc:
-                tee.fail(exc)
-                raise
-            tee.end()
+            return self._tee.relay(self._inner)
 
         def close(self) -> None:
             try:
@@ -77,16 +69,8 @@ def _stream_classes(lib: Any) -> tuple[type, type, type, type]:
         def __init__(self, inner: Any, tee: Tee) -> None:
             self._inner, self._tee = inner, tee
 
-        async def __aiter__(self):
-            tee = self._tee
-            try:
-                async for chunk in self._inner:
-                    tee.chunk(chunk)
-                    yield chunk
-            except BaseException as exc:
-                tee.fail(exc)
-                raise
-            tee.end()
+        def __aiter__(self):
+            return self._tee.arelay(self._inner)
 
         async def aclose(self) -> None:
             try:

@@ -46,15 +46,7 @@ class _RawTee(wrapt.ObjectProxy):  # type: ignore[misc]
         self._self_tee = tee
 
     def stream(self, *args: Any, **kwargs: Any):
-        tee = self._self_tee
-        try:
-            for chunk in self.__wrapped__.stream(*args, **kwargs):
-                tee.chunk(chunk)
-                yield chunk
-        except BaseException as exc:
-            tee.fail(exc)
-            raise
-        tee.end()
+        return self._self_tee.relay(self.__wrapped__.stream(*args, **kwargs))
 
     def read(self, *args: Any, **kwargs: Any) -> bytes:
         data = self.__wrapped__.read(*args, **kwargs)
