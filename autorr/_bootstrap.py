@@ -56,10 +56,10 @@ def start_from_config(config: Config) -> None:
     else:
         from .replay import Player
 
-        if config.replay_mode is not ReplayMode.HYBRID:
-            # SDK clients refuse to start without a key; replay sends nothing, so any will do.
-            for var in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY"):
-                os.environ.setdefault(var, "autorr-replay-no-key")
+        # SDK clients refuse to start without a key; matched calls send nothing, so any will do
+        # (a hybrid run that goes live needs the real key, as it would without autorr).
+        for var in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY"):
+            os.environ.setdefault(var, "autorr-replay-no-key")
         player = Player(config=config)
         player.start()
         _session.set_default(player)

@@ -124,6 +124,15 @@ def _replay_response(lib: Any, request: Any, decision: Serve, is_async: bool) ->
     return response
 
 
+def _replay_hooks(client: Any, response: Any) -> list[Any]:
+    """What the client would have done with a real response: keep its cookies, run its hooks."""
+    try:
+        client.cookies.extract_cookies(response)
+        return list(client.event_hooks.get("response", ()))
+    except Exception:  # a client without these (a subclass): nothing to run
+        return []
+
+
 def _rewritten(lib: Any, request: Any, rewrite: dict[str, Any] | None) -> Any:
     if not rewrite:
         return request
@@ -145,6 +154,8 @@ def sync_send(lib: Any):
             return wrapped(*args, **kwargs)
         if isinstance(decision, Serve):
             response = _replay_response(lib, request, decision, is_async=False)
+            for hook in _replay_hooks(instance, response):
+                hook(response)
         else:
             try:
                 response = wrapped(_rewritten(lib, request, decision.rewrite), stream=True, **rest)
@@ -175,6 +186,8 @@ def async_send(lib: Any):
             return await wrapped(*args, **kwargs)
         if isinstance(decision, Serve):
             response = _replay_response(lib, request, decision, is_async=True)
+            for hook in _replay_hooks(instance, response):
+                await hook(response)
         else:
             try:
                 response = await wrapped(_rewritten(lib, request, decision.rewrite), stream=True, **rest)

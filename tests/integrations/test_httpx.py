@@ -213,3 +213,21 @@ def test_telemetry_is_neither_recorded_nor_sent_in_replay(echo_server, recording
         httpx2.get(url + "/x")
     assert replay_hits == [] and player.statistics()["ignored"] == 1
     assert player.statistics()["mismatch_count"] == 0
+
+
+def test_replay_runs_response_hooks_and_masks_cookies(echo_server, recordings):
+    import httpx2
+
+    url, srv = echo_server
+    seen = []
+    with autorr.recording(recordings / "run.db"):
+        with httpx2.Client(event_hooks={"response": [lambda r: seen.append(r.status_code)]}) as client:
+            client.get(url + "/x")
+            live_cookie = client.cookies.get("sid")
+    _stop(srv)
+    with autorr.replaying(recordings / "run.db"):
+        with httpx2.Client(event_hooks={"response": [lambda r: seen.append(r.status_code)]}) as client:
+            client.get(url + "/x")
+    assert live_cookie == "abc123456789" and seen == [200, 200]
+    # a session cookie is a credential: masked on disk, like auth headers
+    assert b"abc123456789" not in (recordings / "run.db").read_bytes()
