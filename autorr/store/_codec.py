@@ -52,8 +52,10 @@ def blob_hash(data: bytes) -> str:
 class BlobSink:
     """Collects new blobs for one transaction, skipping those already stored."""
 
-    def __init__(self, known: set[str], compression: bool, scrub: Callable[[bytes], bytes]) -> None:
+    def __init__(self, known: set[str], compression: bool, scrub: Callable[[bytes], bytes],
+                 chains: dict[tuple[str | None, bytes], str] | None = None) -> None:
         self.known = known
+        self.chains = {} if chains is None else chains  # (parent node, element bytes) -> node
         self.compression = compression
         self.scrub = scrub
         self.rows: list[tuple[str, int, int, bytes]] = []
@@ -98,8 +100,14 @@ def _chain(items: list[Any], sink: BlobSink) -> str | None:
     message per turn adds one node per turn: storage stays linear in its length.
     """
     parent = None
+    chains = sink.chains
     for element in items:
-        parent = sink.put(orjson.dumps([parent, _maybe_ref(element, sink)]))
+        # A conversation's prefix was chained on an earlier turn: one dict lookup per message.
+        key = (parent, orjson.dumps(element))
+        node = chains.get(key)
+        if node is None:
+            node = chains[key] = sink.put(orjson.dumps([parent, _maybe_ref(element, sink)]))
+        parent = node
     return parent
 
 

@@ -92,6 +92,7 @@ class Writer:
         self.failed: BaseException | None = None
         self._queue: queue.Queue[Any] = queue.Queue(max_queue)
         self._known: set[str] = set()
+        self._chains: dict = {}  # see _codec._chain
         path.parent.mkdir(parents=True, exist_ok=True)
         self._io_lock = threading.Lock()  # held while inside SQLite; see _before_fork
         self._conn = connect(path, create=True)
@@ -175,7 +176,9 @@ class Writer:
     def _write_once(self, items: list[Any]) -> None:
         self.redactor.refresh()
         known_before = set(self._known)
-        sink = BlobSink(self._known, self.compression, self.redactor.scrub)
+        if len(self._chains) > 200_000:  # bounded: a cache, not a second index
+            self._chains.clear()
+        sink = BlobSink(self._known, self.compression, self.redactor.scrub, self._chains)
         rows, checkpoints, metas = [], [], {}
         try:
             for item in items:
@@ -212,6 +215,7 @@ class Writer:
                 raise
         except BaseException:
             self._known.intersection_update(known_before)  # those blobs never landed
+            self._chains.clear()
             raise
         self.events_written += len(rows)
         self.raw_bytes += sink.raw_bytes
