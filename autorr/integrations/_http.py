@@ -3,6 +3,7 @@ pieces a replayed body is served from, response metadata and rebuilt errors."""
 
 from __future__ import annotations
 
+import contextvars
 import importlib
 import logging
 import time
@@ -13,8 +14,8 @@ from .._events import CallRequest, Kind, Status
 from ..replay._fingerprint import parse_body, request_fingerprint
 from ._decode import decoder_for
 
-__all__ = ["Pieces", "Tee", "async_sleep", "decide", "make_request", "rebuild_exception", "response_meta",
-           "rewrite_parts"]
+__all__ = ["Pieces", "Tee", "async_sleep", "decide", "enter_live", "exit_live", "make_request",
+           "rebuild_exception", "response_meta", "rewrite_parts"]
 
 log = logging.getLogger("autorr")
 
@@ -30,8 +31,23 @@ def make_request(method: str, url: str, headers: list[tuple[str, str]], body: by
                        json=parse_body(body, content_type), content_type=content_type)
 
 
+# Set while a captured HTTP call runs live: a client used inside another's transport
+# (litellm's aiohttp transport under httpx, say) is the same call, recorded once.
+_inside: contextvars.ContextVar[bool] = contextvars.ContextVar("autorr_inside_http", default=False)
+
+
+def enter_live() -> contextvars.Token:
+    return _inside.set(True)
+
+
+def exit_live(token: contextvars.Token) -> None:
+    _inside.reset(token)
+
+
 def decide(session: Any, build: Callable[[], CallRequest], what: str) -> Any:
     """Ask the session; in record mode an autorr failure lets the call through unrecorded."""
+    if _inside.get():
+        return None
     try:
         call = build()
         return session.decide(Kind.HTTP, request_fingerprint(call), call)

@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 from .._events import Status
 from .._patching import Patch
 from .._session import Serve, active
-from ._http import Pieces, Tee, decide, make_request, rebuild_exception, response_meta
+from ._http import Pieces, Tee, decide, enter_live, exit_live, make_request, rebuild_exception, response_meta
 
 __all__ = ["PATCHES"]
 
@@ -192,11 +192,14 @@ def _request(module: Any):
         handle = decision.handle
         if decision.rewrite and kwargs.get("json") is not None:
             kwargs["json"] = dict(kwargs["json"], model=decision.rewrite["model"])
+        token = enter_live()
         try:
             response = await wrapped(*args, **kwargs)
         except BaseException as exc:
             handle.finish(Status.ERROR, exc)
             raise
+        finally:
+            exit_live(token)
         _tap(response, handle)
         return response
 

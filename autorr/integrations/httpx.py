@@ -18,7 +18,7 @@ from .._events import CallRequest, Status
 from .._patching import Patch
 from .._session import Serve, active
 from ..replay._fingerprint import parse_body
-from ._http import Pieces, Tee, decide, rebuild_exception, response_meta, rewrite_parts
+from ._http import Pieces, Tee, decide, enter_live, exit_live, rebuild_exception, response_meta, rewrite_parts
 
 __all__ = ["PATCHES"]
 
@@ -100,6 +100,13 @@ def _attach_tee(lib: Any, response: Any, handle: Any, streamed: bool, is_async: 
     meta, decode = response_meta(response.status_code, headers, response.http_version, response.reason_phrase,
                                  streamed)
     handle.set_response(meta)
+    if hasattr(response, "_content"):
+        # Built in memory (MockTransport, a custom transport's Response(content=...)):
+        # already read, so nothing will flow through a tee. Its body is decoded already.
+        handle.meta["end"] = "eof"
+        handle.chunk(response.content)
+        handle.finish(Status.OK)
+        return
     tee = Tee(handle, decode)
     tee_sync, tee_async, _, _ = _stream_classes(lib)
     response.stream = (tee_async if is_async else tee_sync)(response.stream, tee)
@@ -157,11 +164,14 @@ def sync_send(lib: Any):
             for hook in _replay_hooks(instance, response):
                 hook(response)
         else:
+            token = enter_live()
             try:
                 response = wrapped(_rewritten(lib, request, decision.rewrite), stream=True, **rest)
             except BaseException as exc:
                 decision.handle.finish(Status.ERROR, exc)
                 raise
+            finally:
+                exit_live(token)
             _attach_tee(lib, response, decision.handle, stream, is_async=False)
         if not stream:
             try:
@@ -189,11 +199,14 @@ def async_send(lib: Any):
             for hook in _replay_hooks(instance, response):
                 await hook(response)
         else:
+            token = enter_live()
             try:
                 response = await wrapped(_rewritten(lib, request, decision.rewrite), stream=True, **rest)
             except BaseException as exc:
                 decision.handle.finish(Status.ERROR, exc)
                 raise
+            finally:
+                exit_live(token)
             _attach_tee(lib, response, decision.handle, stream, is_async=True)
         if not stream:
             try:

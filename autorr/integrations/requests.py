@@ -17,7 +17,9 @@ import wrapt
 from .._events import Status
 from .._patching import Patch
 from .._session import Serve, active
-from ._http import Pieces, Tee, decide, make_request, rebuild_exception, response_meta, rewrite_parts
+from ._http import (
+    Pieces, Tee, decide, enter_live, exit_live, make_request, rebuild_exception, response_meta, rewrite_parts,
+)
 
 __all__ = ["PATCHES"]
 
@@ -147,11 +149,14 @@ def _adapter_send(module: Any):
             request.headers.clear()
             request.headers.update(dict(headers))
             request.headers["Content-Length"] = str(len(request.body))
+        token = enter_live()
         try:
             response = wrapped(*args, **kwargs)
         except BaseException as exc:
             handle.finish(Status.ERROR, exc)
             raise
+        finally:
+            exit_live(token)
         version = {10: "HTTP/1.0", 11: "HTTP/1.1", 20: "HTTP/2"}.get(getattr(response.raw, "version", 11), "HTTP/1.1")
         # urllib3 already hands out decoded bytes: keep them, drop Content-Encoding.
         meta, _ = response_meta(response.status_code, list(response.headers.items()), version,

@@ -231,3 +231,36 @@ def test_replay_runs_response_hooks_and_masks_cookies(echo_server, recordings):
     assert live_cookie == "abc123456789" and seen == [200, 200]
     # a session cookie is a credential: masked on disk, like auth headers
     assert b"abc123456789" not in (recordings / "run.db").read_bytes()
+
+
+def test_a_client_inside_another_clients_transport_is_recorded_once(echo_server, recordings):
+    """litellm-style: an httpx transport that sends with requests underneath."""
+    import httpx2
+    import requests
+
+    url, srv = echo_server
+
+    class RequestsTransport(httpx2.BaseTransport):
+        def handle_request(self, request):
+            r = requests.request(request.method, str(request.url), data=request.read(),
+                                 headers={"content-type": "application/json"})
+            return httpx2.Response(r.status_code, headers=dict(r.headers), content=r.content)
+
+    with autorr.recording(recordings / "run.db") as rec, httpx2.Client(transport=RequestsTransport()) as client:
+        live = client.post(url + "/echo", json={"q": "nested"}).json()
+    assert rec.manifest.total_events == 1
+    _stop(srv)
+    with autorr.replaying(recordings / "run.db"), httpx2.Client(transport=RequestsTransport()) as client:
+        assert client.post(url + "/echo", json={"q": "nested"}).json() == live
+
+
+def test_in_memory_responses_are_recorded(recordings):
+    """Responses a transport builds already read (httpx's MockTransport) are kept too."""
+    import httpx2
+
+    transport = httpx2.MockTransport(lambda request: httpx2.Response(200, json={"n": len(request.content)}))
+    with autorr.recording(recordings / "run.db"), httpx2.Client(transport=transport) as client:
+        live = client.post("http://mock.test/x", json={"a": 1}).json()
+    with autorr.replaying(recordings / "run.db"), httpx2.Client(transport=httpx2.MockTransport(
+            lambda request: pytest.fail("replay must not reach the transport"))) as client:
+        assert client.post("http://mock.test/x", json={"a": 1}).json() == live == {"n": 7}
