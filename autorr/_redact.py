@@ -23,10 +23,10 @@ __all__ = ["MASK", "Redactor", "is_secret_header"]
 MASK = "[REDACTED]"
 _MASK_B = MASK.encode()
 
-# Names, not substrings like "token": "anthropic-ratelimit-tokens-reset" is no secret.
+# Whole words, not substrings: "anthropic-ratelimit-tokens-reset" is no secret, "x-custom-token" is.
 _SECRET_HEADER = re.compile(
-    r"^(?:proxy-)?authorization$|^(?:set-)?cookie$|^x-(?:auth|access|csrf|amz-security|goog-iap)-token$"
-    r"|api[-_]?key|secret|password|credential|^x-amz-signature$",
+    r"authorization|cookie|api[-_]?key|secret|password|passwd|credential|signature"
+    r"|(?:^|[-_])(?:token|key)$",
     re.I,
 )
 _SECRET_ENV = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH", re.I)
@@ -44,6 +44,25 @@ _PATTERNS = (
     rb"eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}",  # JWT
     rb"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----",
 )
+# Values under credential-like names, in JSON ("api_key": "...") and in KEY=value text.
+# Narrow on purpose: response bodies are scrubbed too, and a logprobs "token" or a
+# "MAX_TOKENS=4096" in generated code must replay unchanged.
+_NAMED = re.compile(
+    rb'(?i)("[a-z0-9_-]*(?:api[_-]?key|password|passwd|secret|private[_-]?key|credential'
+    rb'|(?:access|refresh|auth|id|session|bearer)[_-]?token)"\s*:\s*")([^"\\]{4,})(")'
+    rb"|(^|[\s;])([A-Z0-9_]*(?:_KEY|_TOKEN|_SECRET|_PASSWORD|_PASSWD)\s*=\s*)(?![0-9]+\b)([^\s\"']{4,})",
+    re.M,
+)
+
+
+def _mask_named(match: re.Match[bytes]) -> bytes:
+    if match.group(1) is not None:
+        if match.group(2).startswith(MASK.encode()):
+            return match.group(0)
+        return match.group(1) + MASK.encode() + match.group(3)
+    return match.group(4) + match.group(5) + MASK.encode()
+
+
 _STRICT_PATTERNS = (
     rb"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}",  # e-mail
     rb"\b(?:\d[ -]?){13,19}\b",  # card-like numbers
@@ -120,6 +139,8 @@ class Redactor:
             data = known.sub(_MASK_B, data)
         for pattern in self._patterns:
             data = pattern.sub(_MASK_B, data)
+        if self._patterns:
+            data = _NAMED.sub(_mask_named, data)
         return data
 
     def scrub_text(self, text: str) -> str:

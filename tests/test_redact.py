@@ -32,3 +32,18 @@ def test_strict_level_adds_emails():
 def test_secret_header_names():
     assert is_secret_header("Proxy-Authorization") and is_secret_header("X-Goog-Api-Key")
     assert not is_secret_header("x-stainless-retry-count") and not is_secret_header("content-type")
+
+
+def test_values_under_credential_names_but_not_token_counts():
+    r = Redactor(environ={})
+    body = (b'{"api_key": "abc12345", "password": "hunter22", "access_token": "zzzzzz", "max_tokens": 4096, '
+            b'"logprobs": [{"token": "Hello"}]}')
+    assert r.scrub(body) == (f'{{"api_key": "{MASK}", "password": "{MASK}", "access_token": "{MASK}", '
+                             f'"max_tokens": 4096, "logprobs": [{{"token": "Hello"}}]}}').encode()
+    text = b"DB_PASSWORD=hunter2hunter\nMAX_TOKENS=4096\nCACHE_KEY=1234"
+    assert r.scrub(text) == f"DB_PASSWORD={MASK}\nMAX_TOKENS=4096\nCACHE_KEY=1234".encode()
+
+
+def test_custom_token_headers_are_masked():
+    assert is_secret_header("X-Custom-Token") and is_secret_header("x-service-key")
+    assert not is_secret_header("x-ratelimit-remaining-tokens") and not is_secret_header("x-request-id")
