@@ -38,8 +38,13 @@ _FILE_KEYS = ("files_root", "files_include", "files_exclude", "file_content_max_
 
 
 def _config() -> Config:
+    """The environment's config with what the API set in this process on top."""
     config = load_config()
-    return config.with_(**_capture) if _capture else config
+    if _capture:
+        config = config.with_(**_capture)
+    if _pending_overrides is not None:
+        config = config.with_(overrides=dict(_pending_overrides))
+    return config
 
 
 def _split_target(path_or_id: str | os.PathLike[str] | None) -> tuple[str | None, Path | None]:
@@ -198,8 +203,6 @@ def _default_player() -> Player:
     with _lock:
         if _player is None:
             _player = Player(config=_config(), mode=_pending_mode)
-            if _pending_overrides is not None:
-                _player.overrides = dict(_pending_overrides)
         return _player
 
 

@@ -203,6 +203,8 @@ def _open(module: Any):
         decision = session.decide(Kind.FILE, request_fingerprint(request), request)
         if decision is None:
             return wrapped(*args, **kwargs)
+        if not isinstance(decision, Serve):
+            decision.handle.meta["mode"] = mode
         path = os.fsdecode(params["file"])
         if _writes(mode):
             return _write(wrapped, args, kwargs, params, session, request, decision)

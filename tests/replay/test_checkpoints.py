@@ -121,3 +121,23 @@ def test_override_model_of_another_provider_is_a_clear_error(recorded, recording
     assert result.returncode != 0
     assert "override model 'claude-3-5-haiku-latest' is a anthropic model" in result.stderr
     assert "base_url" in result.stderr
+
+
+def test_set_replay_overrides_in_process(recorded, llm_server, recordings):
+    import openai
+
+    llm_server.reset()
+    autorr.set_replay_overrides({"llm_calls": {"live_mode": True, "model": "gpt-4o"}})
+    try:
+        with autorr.replaying(recordings / "base.db") as player:
+            client = openai.OpenAI(base_url=llm_server.openai_base_url, api_key="k")
+            client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
+        assert [r.json["model"] for r in llm_server.requests] == ["gpt-4o"]
+        assert player.statistics()["by_category"]["llm_calls"]["live"] == 1
+        events = autorr.get_recorded_events(player.child.path)
+        assert events[0].metadata["override"] == {"model": "gpt-4o"}
+        assert events[0].metadata["model_served"] == "gpt-4o"
+    finally:
+        autorr.set_replay_overrides({})
+    with pytest.raises(autorr.ConfigError, match="unknown category 'llm'"):
+        autorr.set_replay_overrides({"llm": {"live_mode": True}})
