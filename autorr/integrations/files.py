@@ -111,8 +111,14 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _read_whole(original: Any, path: str, limit: int) -> tuple[bytes, int, str, bool]:
-    """(content up to limit, size, sha256 of the whole file, truncated)."""
+def _read_whole(original: Any, path: str, limit: int) -> tuple[bytes, int, str | None, bool]:
+    """(content, size, sha256, truncated); a file over ``limit`` is only sized, not read twice."""
+    try:
+        size = os.stat(path).st_size
+    except OSError:
+        size = 0  # let the real open() raise its own error
+    if size > limit:
+        return b"", size, None, True
     digest, kept, size = hashlib.sha256(), [], 0
     with original(path, "rb") as f:
         while block := f.read(1 << 20):
@@ -121,6 +127,15 @@ def _read_whole(original: Any, path: str, limit: int) -> tuple[bytes, int, str, 
                 kept.append(block[: limit - size])
             size += len(block)
     return b"".join(kept), size, digest.hexdigest(), size > limit
+
+
+def _digest(original: Any, path: str) -> tuple[int, str]:
+    digest, size = hashlib.sha256(), 0
+    with original(path, "rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+            size += len(block)
+    return size, digest.hexdigest()
 
 
 class _Written:
@@ -199,13 +214,15 @@ def _open(module: Any):
         if rel is None:
             return wrapped(*args, **kwargs)
         mode = str(params["mode"])
+        path = os.fsdecode(params["file"])
+        if not _writes(mode) and os.path.exists(path) and not os.path.isfile(path):
+            return wrapped(*args, **kwargs)  # a FIFO or device: reading it ahead could block
         request = call_request(Kind.FILE, rel, {"path": rel, "op": "write" if _writes(mode) else "read"})
         decision = session.decide(Kind.FILE, request_fingerprint(request), request)
         if decision is None:
             return wrapped(*args, **kwargs)
         if not isinstance(decision, Serve):
             decision.handle.meta["mode"] = mode
-        path = os.fsdecode(params["file"])
         if _writes(mode):
             return _write(wrapped, args, kwargs, params, session, request, decision)
         if isinstance(decision, Serve):
@@ -237,7 +254,7 @@ def _serve_read(wrapped: Any, args: tuple, kwargs: dict, params: dict, session: 
     if meta.get("truncated"):
         return wrapped(*args, **kwargs)  # too large to have been kept: read the file itself
     if os.path.exists(path):
-        _, size, sha, _ = _read_whole(wrapped, path, 0)
+        size, sha = _digest(wrapped, path)
         if sha != meta.get("sha256"):
             diff = [f"content: recorded {meta.get('size')} bytes sha256 {str(meta.get('sha256'))[:12]}, "
                     f"now {size} bytes sha256 {sha[:12]}"]

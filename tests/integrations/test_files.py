@@ -121,3 +121,30 @@ def test_changed_writes_never_fail_strict_replay(project, tmp_path):
     with autorr.replaying(tmp_path / "recs" / "f.db") as player:
         Path("run.log").write_text("started at 11:00")
     assert player.mismatches()[0]["action"] == "served_recorded"
+
+
+def test_large_files_are_sized_not_stored_and_read_live_in_replay(project, tmp_path):
+    big = project / "data" / "big.bin"
+    big.write_bytes(b"x" * 5000)
+    autorr.configure_capture({"file_content_max_bytes": 1000})
+    try:
+        with autorr.recording(tmp_path / "recs" / "f.db"):
+            assert len(big.read_bytes()) == 5000
+        (event,) = autorr.get_recorded_events(tmp_path / "recs" / "f.db")
+        assert event.outputs["truncated"] is True and event.outputs["size"] == 5000
+        big.write_bytes(b"y" * 10)
+        with autorr.replaying(tmp_path / "recs" / "f.db"):
+            assert big.read_bytes() == b"y" * 10  # not kept: the file itself is read
+    finally:
+        autorr.configure_capture({"file_content_max_bytes": 10_000_000})
+
+
+def test_fifos_are_not_captured(project, tmp_path):
+    fifo = project / "pipe"
+    os.mkfifo(fifo)
+    with autorr.recording(tmp_path / "recs" / "f.db") as rec:
+        fd = os.open(fifo, os.O_RDWR | os.O_NONBLOCK)  # a writer end, so open() below does not block
+        with open(fifo, "rb", buffering=0):
+            pass
+        os.close(fd)
+    assert rec.manifest.total_events == 0
