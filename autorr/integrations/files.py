@@ -107,10 +107,6 @@ def _writes(mode: str) -> bool:
     return any(c in mode for c in "wax+")
 
 
-def _sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def _read_whole(original: Any, path: str, limit: int) -> tuple[bytes, int, str | None, bool]:
     """(content, size, sha256, truncated); a file over ``limit`` is only sized, not read twice."""
     try:
