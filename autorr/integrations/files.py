@@ -3,7 +3,8 @@
 Only files under the project root (the working directory when recording or replay
 starts, or ``files_root``) that match ``files_include`` and not ``files_exclude`` are
 captured; never the interpreter's own files (stdlib, site-packages, ``.pyc``),
-``/proc``, ``/dev``, ``/sys``, VCS or virtualenv folders, or the recordings directory.
+``/proc``, ``/dev``, ``/sys``, hidden folders (``.git``, ``.venv``, ``.cache``...),
+credentials files (``.env``, keys), or the recordings directory.
 
 Reads keep path, size, sha256 and the content (up to ``file_content_max_bytes``);
 replay serves the recorded content without opening the file, and reports a file
@@ -35,8 +36,7 @@ from ._calls import call_request
 
 __all__ = ["PATCHES", "FilePolicy"]
 
-_NEVER_DIRS = {".git", ".hg", ".svn", "__pycache__", ".venv", "venv", ".tox", ".nox", "node_modules",
-               ".mypy_cache", ".pytest_cache", ".ruff_cache"}
+_NEVER_DIRS = {"__pycache__", "venv", "node_modules", "site-packages"}
 _NEVER_SUFFIXES = (".pyc", ".pyo", ".db-wal", ".db-shm", ".db-journal")
 # Credentials files are configuration, not tool I/O: read live, never stored.
 _NEVER_NAMES = (".env", ".env.*", "*.pem", "*.key", ".netrc", ".npmrc", ".pypirc", "id_rsa*", "id_ed25519*")
@@ -78,7 +78,9 @@ class FilePolicy:
             return None
         rel = os.path.relpath(path, self.root).replace(os.sep, "/")
         parts = rel.split("/")
-        if _NEVER_DIRS.intersection(parts[:-1]) or any(fnmatch.fnmatch(parts[-1], g) for g in _NEVER_NAMES):
+        # Hidden folders are tool state (.cache, .git, .venv...), not the agent's inputs.
+        if any(p.startswith(".") for p in parts[:-1]) or _NEVER_DIRS.intersection(parts[:-1]) \
+                or any(fnmatch.fnmatch(parts[-1], g) for g in _NEVER_NAMES):
             return None
         if self.include and not any(fnmatch.fnmatch(rel, g) for g in self.include):
             return None
