@@ -17,7 +17,7 @@ from typing import Any
 
 from .. import _session
 from .._config import Config, ReplayMode, Timing, load_config
-from .._errors import ConfigError, NotActive, StrictReplayMismatch
+from .._errors import ConfigError, StrictReplayMismatch
 from .._events import CallRequest, Event, Kind, Status
 from ._matchers import closeness, explain
 from ._overrides import llm_rewrite
@@ -394,8 +394,3 @@ class Player(_session.Scoped):
     def mismatches(self) -> list[dict[str, Any]]:
         with self._lock:
             return [dict(m) for m in self._mismatches]
-
-    def require_active(self) -> None:
-        if not self.active:
-            raise NotActive("no replay is running; call start_replay() or use replaying()")
-
