@@ -43,6 +43,7 @@ from ._errors import (
     ReplayMismatch,
     StrictReplayMismatch,
 )
+from ._monitor import get_performance_metrics, get_recording_status, get_storage_info
 from ._recorder import Manifest, Recorder
 from ._wrapper import StreamingLLMWrapper
 from .integrations.tools import tool
@@ -75,10 +76,13 @@ __all__ = [
     "checkpoint",
     "configure_capture",
     "get_mismatch_details",
+    "get_performance_metrics",
     "get_recorded_events",
     "get_recorded_streams",
     "get_recording_directory",
+    "get_recording_status",
     "get_replay_statistics",
+    "get_storage_info",
     "is_recording",
     "list_checkpoints",
     "load_config",

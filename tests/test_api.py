@@ -129,24 +129,3 @@ def test_parallel_players_do_not_share_counters(echo_server, recordings):
         return await asyncio.gather(*(replay_once() for _ in range(4)))
 
     assert asyncio.run(main()) == [answers] * 4
-
-
-def _fetch(url):
-    import httpx2
-
-    return httpx2.get(url).json()["path"]
-
-
-def test_forked_workers_record_into_the_same_file(echo_server, recordings):
-    import multiprocessing
-
-    url, _ = echo_server
-    with autorr.recording(recordings / "pool.db") as rec:
-        with multiprocessing.get_context("fork").Pool(2) as pool:
-            paths = pool.map(_fetch, [f"{url}/w{i}" for i in range(6)])
-    assert paths == [f"/w{i}" for i in range(6)]
-    assert rec.manifest.total_events == 6
-    from autorr.store import Reader
-
-    with Reader(recordings / "pool.db") as reader:
-        assert reader.meta()["manifest"]["total_events"] == 6

@@ -197,3 +197,20 @@ def test_tools_replay_without_running_anything(run_agent, echo_server, llm_serve
     assert replayed.stdout == recorded.stdout
     assert not marker.exists()
     assert (len(srv.RequestHandlerClass.hits), llm_server.hits) == (echo_hits, llm_hits)
+
+
+def test_forked_pool_workers_record_into_the_same_file(run_agent, echo_server, recordings):
+    """multiprocessing's fork pool, in an agent process of its own (forking pytest itself,
+    with its many threads, is what Python warns about)."""
+    url, srv = echo_server
+    recorded = run_agent("pool_agent.py", env={"AUTORR_MODE": "record", "AUTORR_RECORDING_ID": "pool"}, url=url,
+                         timeout=60)
+    assert recorded.returncode == 0, recorded.stderr
+    with Reader(recordings / "pool.db") as reader:
+        assert reader.count()[0] == 6 and reader.meta()["manifest"]["total_events"] >= 0
+        assert len({e.pid for e in reader.events()}) >= 2
+    _stop(srv)
+    replayed = run_agent("pool_agent.py", env={"AUTORR_MODE": "replay", "AUTORR_RECORDING": "pool"}, url=url,
+                         timeout=60)
+    assert replayed.returncode == 0, replayed.stderr
+    assert replayed.stdout == recorded.stdout

@@ -1,0 +1,17 @@
+"""Tools fanned out to a fork pool: every worker's calls land in the one recording."""
+
+import multiprocessing
+import os
+
+import httpx2
+
+url = os.environ["FAKE_SERVER_URL"]
+
+
+def fetch(path):
+    return httpx2.get(url + path).json()["path"]
+
+
+if __name__ == "__main__":
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        print(pool.map(fetch, [f"/w{i}" for i in range(6)]))
