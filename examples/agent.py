@@ -41,7 +41,9 @@ def run(prompt: str, model: str) -> None:
         message = reply.choices[0].message
         if not message.tool_calls:
             break
-        messages.append(message.model_dump(exclude_none=True))
+        # Only the fields the API accepts back, not everything the response carried.
+        messages.append({"role": "assistant", "content": message.content,
+                         "tool_calls": [call.model_dump(exclude_none=True) for call in message.tool_calls]})
         for call in message.tool_calls:
             result = TOOLS[call.function.name](**json.loads(call.function.arguments))
             print(f"turn {turn}: {reply.id} asked for {call.function.name}({call.function.arguments}) -> {result}")
@@ -50,12 +52,13 @@ def run(prompt: str, model: str) -> None:
     print("final answer (streamed): ", end="", flush=True)
     stream = client.chat.completions.create(model=model, messages=messages, stream=True,
                                             stream_options={"include_usage": True})
-    usage = None
+    usage = stream_id = None
     for chunk in stream:
+        stream_id = chunk.id
         if chunk.choices and chunk.choices[0].delta.content:
             print(chunk.choices[0].delta.content, end="", flush=True)
         usage = chunk.usage or usage
-    print(f"\n  tokens: {usage.prompt_tokens} in, {usage.completion_tokens} out")
+    print(f"\n  tokens: {usage.prompt_tokens} in, {usage.completion_tokens} out ({stream_id})")
 
     embedding = client.embeddings.create(model="text-embedding-3-small", input=prompt)
     print(f"embedding: {len(embedding.data[0].embedding)} dims, first {embedding.data[0].embedding[0]:+.4f}")

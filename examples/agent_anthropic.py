@@ -5,6 +5,7 @@
 """
 
 import argparse
+import json
 
 import anthropic
 
@@ -13,8 +14,16 @@ def get_weather(city: str) -> dict:
     return {"city": city, "temp_c": 19, "sky": "cloudy"}
 
 
+def add(a: float, b: float) -> float:
+    return a + b
+
+
+FUNCTIONS = {"get_weather": get_weather, "add": add}
 TOOLS = [{"name": "get_weather", "description": "Current weather in a city",
-          "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}]
+          "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}},
+         {"name": "add", "description": "Add two numbers",
+          "input_schema": {"type": "object", "properties": {"a": {"type": "number"}, "b": {"type": "number"}},
+                           "required": ["a", "b"]}}]
 
 
 def run(prompt: str, model: str) -> None:
@@ -28,13 +37,14 @@ def run(prompt: str, model: str) -> None:
         messages.append({"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in reply.content]})
         results = []
         for use in uses:
-            result = get_weather(**use.input)
+            result = FUNCTIONS[use.name](**use.input)
             print(f"turn {turn}: {reply.id} asked for {use.name}({use.input}) -> {result}")
-            results.append({"type": "tool_result", "tool_use_id": use.id, "content": str(result)})
+            results.append({"type": "tool_result", "tool_use_id": use.id, "content": json.dumps(result)})
         messages.append({"role": "user", "content": results})
 
     print("final answer (streamed): ", end="", flush=True)
-    with client.messages.stream(model=model, max_tokens=512, messages=messages) as stream:
+    # The API wants the tools declared whenever the history holds tool_use blocks.
+    with client.messages.stream(model=model, max_tokens=512, messages=messages, tools=TOOLS) as stream:
         for text in stream.text_stream:
             print(text, end="", flush=True)
         final = stream.get_final_message()
