@@ -6,31 +6,9 @@ import datetime
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from .store import Reader, list_recordings, resolve
 
 __all__ = ["describe", "format_description", "list_summaries"]
-
-
-def _usage(event: Any) -> dict[str, Any]:
-    """Token counts from a JSON body or the last SSE event that carries usage."""
-    body = event.body or b""
-    candidates = [body] if not event.chunks else [
-        line[5:].strip() for line in body.splitlines() if line.startswith(b"data:") and b"usage" in line
-    ]
-    for raw in reversed(candidates):
-        try:
-            data = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            continue
-        if not isinstance(data, dict):
-            continue
-        usage = (data.get("usage") or (data.get("response") or {}).get("usage")
-                 or (data.get("message") or {}).get("usage"))
-        if isinstance(usage, dict):
-            return usage
-    return {}
 
 
 def describe(id_or_path: str | Path | None, directory: Path) -> dict[str, Any]:
@@ -39,9 +17,9 @@ def describe(id_or_path: str | Path | None, directory: Path) -> dict[str, Any]:
         meta = reader.meta()
         events_count, chunks = reader.count()
         events = []
-        for event in reader.events(with_body=True):
+        # Tokens and cost were read from the bodies when recorded: no body is loaded here.
+        for event in reader.events():
             found = event.meta
-            usage = {} if "input_tokens" in found else _usage(event)
             ttft = event.chunks[0][1] if event.chunks else None
             events.append({
                 "id": event.id, "kind": "llm" if found.get("provider") else event.kind, "call": event.summary,
@@ -49,9 +27,8 @@ def describe(id_or_path: str | Path | None, directory: Path) -> dict[str, Any]:
                 "started_at": event.started_at, "duration_ms": round(event.duration_us / 1000, 2),
                 "ttft_ms": None if ttft is None else round(ttft / 1000, 2),
                 "chunks": len(event.chunks or ()),
-                "input_tokens": found.get("input_tokens", usage.get("prompt_tokens", usage.get("input_tokens"))),
-                "output_tokens": found.get("output_tokens",
-                                           usage.get("completion_tokens", usage.get("output_tokens"))),
+                "input_tokens": found.get("input_tokens"),
+                "output_tokens": found.get("output_tokens"),
                 "cost_usd": found.get("cost_usd"),
                 "http_status": (event.response or {}).get("status") if event.kind == "http" else None,
             })
