@@ -49,23 +49,19 @@ class OwnTime:
         self.outer = 0.0
         self.inner = 0.0
 
+    def _timer(self, total: str):
+        def wrapper(wrapped, instance, args, kwargs):
+            start = time.perf_counter()
+            try:
+                return wrapped(*args, **kwargs)
+            finally:
+                setattr(self, total, getattr(self, total) + time.perf_counter() - start)
+
+        return wrapper
+
     def install(self) -> None:
-        def outer(wrapped, instance, args, kwargs):
-            start = time.perf_counter()
-            try:
-                return wrapped(*args, **kwargs)
-            finally:
-                self.outer += time.perf_counter() - start
-
-        def inner(wrapped, instance, args, kwargs):
-            start = time.perf_counter()
-            try:
-                return wrapped(*args, **kwargs)
-            finally:
-                self.inner += time.perf_counter() - start
-
-        wrapt.wrap_function_wrapper(httpx2, "Client.send", outer)  # on top of autorr's wrapper
-        wrapt.wrap_function_wrapper(httpx2, "Client._send_handling_auth", inner)
+        wrapt.wrap_function_wrapper(httpx2, "Client.send", self._timer("outer"))  # on top of autorr's wrapper
+        wrapt.wrap_function_wrapper(httpx2, "Client._send_handling_auth", self._timer("inner"))
 
 
 def run(args: argparse.Namespace) -> dict:
