@@ -3,6 +3,8 @@
 About 2 KB of system prompt, 40-word replies, every other turn streamed (8 chunks),
 against the fake server (live / record / replay) or an in-process transport (floor).
 Prints one JSON line: wall and autorr's own time per call, first-chunk times, file size.
+With --tool <peer> (run from that peer's venv, see peers/), record and replay go through
+the peer instead of autorr and own time is measured around the peer's interception.
 """
 
 from __future__ import annotations
@@ -42,6 +44,32 @@ def floor_client(sdk: str):
     return httpx2.Client(transport=httpx2.MockTransport(handler))
 
 
+class TimedStream(httpx2.SyncByteStream):
+    """A real response body, whose reads from the socket count as real transport work."""
+
+    def __init__(self, stream, own: "OwnTime") -> None:
+        self._stream, self._own = stream, own
+
+    def __iter__(self):
+        chunks = iter(self._stream)
+        while True:
+            start = time.perf_counter()
+            try:
+                chunk = next(chunks)
+            except StopIteration:
+                return
+            finally:
+                self._own.inner += time.perf_counter() - start
+            yield chunk
+
+    def close(self) -> None:
+        start = time.perf_counter()
+        try:
+            self._stream.close()
+        finally:
+            self._own.inner += time.perf_counter() - start
+
+
 class OwnTime:
     """autorr's own time: time inside the patched send minus the real transport work under it."""
 
@@ -59,14 +87,35 @@ class OwnTime:
 
         return wrapper
 
+    timer = _timer
+
     def install(self) -> None:
         wrapt.wrap_function_wrapper(httpx2, "Client.send", self._timer("outer"))  # on top of autorr's wrapper
         wrapt.wrap_function_wrapper(httpx2, "Client._send_handling_auth", self._timer("inner"))
 
+    def real_transport(self):
+        """For peers, which read the whole body inside their interception: the real
+        HTTPTransport.handle_request and the reads of its body are the inner time."""
+        timed = self._timer("inner")
+
+        def wrapper(wrapped, instance, args, kwargs):
+            response = timed(wrapped, instance, args, kwargs)
+            response.stream = TimedStream(response.stream, self)
+            return response
+
+        return wrapper
+
 
 def run(args: argparse.Namespace) -> dict:
     own = OwnTime()
-    if args.phase in ("record", "replay"):
+    peer, setup_s = None, 0.0
+    if args.tool != "autorr":
+        import peers
+
+        start = time.perf_counter()
+        peer = peers.install(args.tool, args.phase, Path(args.path), own)  # replay: loads the recording
+        setup_s = time.perf_counter() - start
+    elif args.phase in ("record", "replay"):
         import autorr  # noqa: F401 - the patches are installed by AUTORR_MODE at start-up
         own.install()
     if args.sdk == "anthropic":
@@ -79,10 +128,49 @@ def run(args: argparse.Namespace) -> dict:
 
         client = openai.OpenAI(base_url=args.url + "/v1", api_key="bench-key-000000000",
                                http_client=floor_client("openai") if args.phase == "floor" else None)
+    if peer is not None:
+        client = peer.client(client)
+    walls: list[float] = []
+    firsts: list[float] = []
+    result = {"phase": args.phase, "sdk": args.sdk, "n": args.n, "tool": args.tool}
+    if args.alter_turn >= 0:  # the changed-prompt check: report a refusal instead of failing
+        try:
+            result["last_reply"] = agent(client, args, walls, firsts)
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - autorr's strict mismatch is not an Exception, on purpose
+            result["error"] = describe(exc)
+    else:
+        result["last_reply"] = agent(client, args, walls, firsts)
+    own_us = max(0.0, own.outer - own.inner) / args.n * 1e6 if args.phase in ("record", "replay") else None
+    result.update(wall_us=statistics.median(walls) * 1e6 if walls else None, wall_total_s=sum(walls),
+                  own_us=own_us, first_chunk_ms=[f * 1000 for f in firsts], outer_s=own.outer, inner_s=own.inner)
+    if peer is not None:
+        start = time.perf_counter()
+        peer.finish()  # record: writes the cassette / tape
+        result.update(setup_s=setup_s, finish_s=time.perf_counter() - start)
+    return result
+
+
+def describe(exc: BaseException) -> str:
+    """The exception and the root cause the SDK wrapped it around."""
+    text = f"{type(exc).__name__}: {exc}"
+    root = exc
+    while root.__cause__ is not None or root.__context__ is not None:
+        root = root.__cause__ or root.__context__
+    if root is not exc:
+        text += f" <- {type(root).__name__}: {root}"
+    return text[:400]
+
+
+def agent(client, args: argparse.Namespace, walls: list[float], firsts: list[float]) -> str:
     history: list[dict] = []
-    walls, firsts = [], []
+    text = ""
     for turn in range(args.n):
-        history.append({"role": "user", "content": f"Turn {turn}: what should the agent do next about item {turn}?"})
+        prompt = f"Turn {turn}: what should the agent do next about item {turn}?"
+        if turn == args.alter_turn:
+            prompt += " Actually, skip it."
+        history.append({"role": "user", "content": prompt})
         stream = turn % 2 == 1
         start = time.perf_counter()
         if args.sdk == "anthropic":
@@ -111,9 +199,7 @@ def run(args: argparse.Namespace) -> dict:
                 text = client.chat.completions.create(model="gpt-4o-mini", messages=messages).choices[0].message.content
         walls.append(time.perf_counter() - start)
         history.append({"role": "assistant", "content": text})
-    own_us = max(0.0, own.outer - own.inner) / args.n * 1e6 if args.phase in ("record", "replay") else None
-    return {"phase": args.phase, "sdk": args.sdk, "n": args.n, "wall_us": statistics.median(walls) * 1e6,
-            "wall_total_s": sum(walls), "own_us": own_us, "first_chunk_ms": [f * 1000 for f in firsts]}
+    return text
 
 
 def main() -> None:
@@ -122,9 +208,12 @@ def main() -> None:
     parser.add_argument("--sdk", choices=["openai", "anthropic"], default="openai")
     parser.add_argument("--n", type=int, default=50)
     parser.add_argument("--url", default="http://127.0.0.1:9")
+    parser.add_argument("--tool", default="autorr", help="autorr (set up by AUTORR_* variables) or a peer in peers/")
+    parser.add_argument("--path", help="a peer's directory for its recording")
+    parser.add_argument("--alter-turn", type=int, default=-1, help="change this turn's prompt (replay check)")
     args = parser.parse_args()
     result = run(args)
-    if args.phase == "record":
+    if args.phase == "record" and args.tool == "autorr":
         import autorr._session as session
 
         recorder = session.get_default()

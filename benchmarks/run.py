@@ -2,12 +2,15 @@
 
     python benchmarks/run.py            # N = 50, 200, 1000; 3 repetitions
     python benchmarks/run.py --quick    # N = 50 only
+    python benchmarks/run.py --peers    # also vcrpy, cassetter, tracefork (benchmarks/peers/setup.sh first)
 
 Phases, each in a fresh process: live (fake server over loopback, no autorr), record,
 replay (server stopped), floor (the same SDK with an in-process transport: no socket,
 no recorder). Also: time to first chunk while recording vs live (25 ms between
 chunks), preserve-timing gap error, and what the start-up hook costs when off.
-Results go to benchmarks/results/latest.{md,json}.
+Results go to benchmarks/results/latest.{md,json}; with --peers, the peers' record and
+replay phases (openai SDK), time to first chunk while recording and the changed-prompt
+check, with ratios to autorr, go to benchmarks/results/peers.{md,json}.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
+import peers  # noqa: E402
 from autorr.testing import FakeLLMServer  # noqa: E402
 
 WORKLOAD = HERE / "_workload.py"
@@ -135,6 +139,170 @@ def hook_cost() -> dict:
     return {"pth_line_us": per_exec_us, "python_c_pass_ms": statistics.median(starts) * 1000}
 
 
+def tool_phase(tool: str, name: str, n: int, url: str, workdir: Path, *extra: str, check: bool = False) -> dict:
+    """One workload phase through autorr (set up from the environment, as phase() does) or a peer."""
+    if tool == "autorr":
+        env = _env(AUTORR_DIR=str(workdir), AUTORR_RECORDING_ID="check",
+                   **({"AUTORR_MODE": name} if name in ("record", "replay") else {}),
+                   **({"AUTORR_RECORDING": "check"} if name == "replay" else {}))
+        cmd = [sys.executable, str(WORKLOAD)]
+    else:
+        env = _env()
+        cmd = [str(peers.python(tool)), str(WORKLOAD), "--tool", tool, "--path", str(workdir / tool)]
+    out = subprocess.run(cmd + ["--phase", name, "--n", str(n), "--sdk", "openai", "--url", url, *extra],
+                         env=env, capture_output=True, text=True, timeout=3600, cwd=workdir)
+    lines = [line for line in out.stderr.strip().splitlines() if line.strip()]
+    if out.returncode != 0 and check and out.stdout.strip():  # autorr strict replay also fails the process
+        return {**json.loads(out.stdout.strip().splitlines()[-1]), "exit": out.returncode, "stderr": lines[-1:]}
+    if out.returncode != 0:
+        raise RuntimeError(f"{tool} {name} N={n} failed: " + " | ".join(lines[-3:])[-1500:])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def files_bytes(tool: str, workdir: Path) -> int:
+    """Everything the tool wrote for its recording, after its process has ended."""
+    files = workdir.glob("check.db*") if tool == "autorr" else (workdir / tool).rglob("*")
+    return sum(p.stat().st_size for p in files if p.is_file())
+
+
+def peers_throughput(ns: list[int], reps: int, tools: list[str]) -> list[dict]:
+    """Record (fake server up) and replay (server stopped) through each peer; a failure is kept as text."""
+    rows = []
+    for n in ns:
+        for tool in tools:
+            row: dict = {"tool": tool, "sdk": "openai", "n": n}
+            samples: dict[str, list[dict]] = {"record": [], "replay": []}
+            for _ in range(reps):
+                work = Path(tempfile.mkdtemp(prefix=f"autorr-bench-{tool}-"))
+                try:
+                    with FakeLLMServer() as server:
+                        samples["record"].append(tool_phase(tool, "record", n, server.url, work))
+                    samples["record"][-1]["file_bytes"] = files_bytes(tool, work)
+                    samples["replay"].append(tool_phase(tool, "replay", n, server.url, work))
+                except (RuntimeError, subprocess.TimeoutExpired) as exc:
+                    row["failure"] = str(exc)
+                    break
+                finally:
+                    shutil.rmtree(work, ignore_errors=True)
+            for name, results in samples.items():
+                if len(results) < len(samples["record"]) or not results:
+                    continue
+                row[f"{name}_wall_us"] = statistics.median(r["wall_total_s"] / n * 1e6 for r in results)
+                row[f"{name}_own_us"] = statistics.median(r["own_us"] for r in results)
+                if tool != "autorr":
+                    row["save_s" if name == "record" else "load_s"] = statistics.median(
+                        r["finish_s" if name == "record" else "setup_s"] for r in results)
+            if samples["record"]:
+                row["file_mb"] = statistics.median(r["file_bytes"] for r in samples["record"]) / 1e6
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    return rows
+
+
+def peers_checks(tools: list[str]) -> dict:
+    """Per tool: time to first chunk while recording (25 ms between chunks), and what replay does
+    when the 2nd of 2 recorded prompts is changed."""
+    checks: dict = {}
+    with FakeLLMServer(chunk_delay=0.025) as server:
+        work = Path(tempfile.mkdtemp(prefix="autorr-bench-live-"))
+        live = tool_phase("autorr", "live", 10, server.url, work)["first_chunk_ms"]
+        shutil.rmtree(work, ignore_errors=True)
+        checks["live"] = {"ttft_ms": statistics.median(live)}
+    for tool in ["autorr"] + tools:
+        check: dict = {}
+        work = Path(tempfile.mkdtemp(prefix=f"autorr-bench-{tool}-"))
+        try:
+            with FakeLLMServer(chunk_delay=0.025) as server:  # 5 streamed turns of 10
+                check["ttft_ms"] = statistics.median(tool_phase(tool, "record", 10, server.url, work)["first_chunk_ms"])
+            shutil.rmtree(work, ignore_errors=True)
+            work.mkdir()
+            with FakeLLMServer() as server:
+                recorded = tool_phase(tool, "record", 2, server.url, work)
+            replayed = tool_phase(tool, "replay", 2, server.url, work, "--alter-turn", "1", check=True)
+            if "error" in replayed:
+                check["changed_prompt"], check["changed_prompt_detail"] = "refused", replayed["error"]
+            elif replayed["last_reply"] == recorded["last_reply"]:
+                check["changed_prompt"] = "old reply served"
+            else:
+                check["changed_prompt"] = "a different reply served"
+                check["changed_prompt_detail"] = replayed["last_reply"][:200]
+        except (RuntimeError, subprocess.TimeoutExpired) as exc:
+            check["failure"] = str(exc)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        checks[tool] = check
+        print(tool, json.dumps(check), flush=True)
+    return checks
+
+
+CAVEATS = [
+    "Caveats:",
+    "- The peers keep the whole recording in memory and write it once at the end (save s); autorr's",
+    "  writer thread stores each call as it happens, so a crash loses nothing. Neither write is in own.",
+    "- The peers read the whole response inside their interception (TTFT above), autorr tees it as the",
+    "  SDK reads it: autorr's own holds the body read of non-streamed calls but not its per-chunk tee",
+    "  work on streamed ones; the peers' own holds neither their socket reads (subtracted) but all of",
+    "  their buffering.",
+    "- vcrpy and cassetter match on method + URL by default, which is why a changed prompt gets the old",
+    "  reply; tracefork hashes the request body, autorr matches the request (strict mode).",
+    "- tracefork runs on Python 3.12 (it requires it), the others on the project's 3.11.",
+]
+
+
+def peers_markdown(result: dict) -> str:
+    ref = {r["n"]: r for r in result["throughput"] if r["tool"] == "autorr"}
+
+    def ratio(row: dict, key: str, ref_key: str) -> str:
+        base = ref.get(row["n"], {}).get(ref_key)
+        return f"{row[key] / base:.1f}×" if key in row and base else "–"
+
+    def num(row: dict, key: str, fmt: str = "{:,.0f}") -> str:
+        return fmt.format(row[key]) if key in row else "–"
+
+    lines = [f"# autorr and peer record/replay tools — {result['date']}", "",
+             f"Machine: {result['machine']}. Same workload as latest.md (openai SDK "
+             f"{result['versions']['openai']}, httpx2 {result['versions']['httpx2']}), each tool with its "
+             "default settings; peers in their own venvs (benchmarks/peers/setup.sh): "
+             + ", ".join(f"{t} {peers.TOOLS[t].version}" for t in result["tools"]) + ".", "",
+             "own = time inside the tool's interception function minus the real transport call under it",
+             "(for peers, which read the whole body inside their interception, also minus reading that body",
+             "from the socket); µs per call, median of the repetitions. × = ratio to autorr at the same N,",
+             "measured in the same loop, right before the peers (the working tree's autorr: "
+             f"{result['autorr_commit']}). save / load = writing the recording at the end / reading it",
+             "before the first call, outside the per-call figures.", "",
+             "| tool | N | record own | × | replay own | × | file MB | × | record wall | replay wall | save s | load s |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for row in result["throughput"]:
+        n = row["n"]
+        if row["tool"] == "autorr":
+            lines.append(f"| autorr | {n} | {num(row, 'record_own_us')} | | {num(row, 'replay_own_us')} | | "
+                         f"{num(row, 'file_mb', '{:.2f}')} | | {num(row, 'record_wall_us')} | "
+                         f"{num(row, 'replay_wall_us')} | | |")
+        else:
+            lines.append(f"| {row['tool']} | {n} | {num(row, 'record_own_us')} | "
+                         f"{ratio(row, 'record_own_us', 'record_own_us')} | {num(row, 'replay_own_us')} | "
+                         f"{ratio(row, 'replay_own_us', 'replay_own_us')} | {num(row, 'file_mb', '{:.2f}')} | "
+                         f"{ratio(row, 'file_mb', 'file_mb')} | {num(row, 'record_wall_us')} | "
+                         f"{num(row, 'replay_wall_us')} | {num(row, 'save_s', '{:.2f}')} | "
+                         f"{num(row, 'load_s', '{:.2f}')} |")
+    for row in result["throughput"]:
+        if "failure" in row:
+            lines.append(f"\n{row['tool']} N={row['n']} failed: `{' '.join(row['failure'].split())}`")
+    checks = result["checks"]
+    lines += ["", f"Time to first chunk with 25 ms between chunks (live: {checks['live']['ttft_ms']:.1f} ms), "
+              "and replay after the 2nd of 2 recorded prompts was changed:", "",
+              "| tool | intercepts at | TTFT while recording, ms | changed prompt at replay |", "|---|---|---|---|"]
+    for tool in ["autorr"] + result["tools"]:
+        c = checks[tool]
+        where = "httpx2.Client.send (patched at start-up)" if tool == "autorr" else peers.TOOLS[tool].intercepts
+        ttft = f"{c['ttft_ms']:.1f}" if "ttft_ms" in c else "–"
+        said = c.get("changed_prompt", f"check failed: {c.get('failure', '')}")
+        if "changed_prompt_detail" in c:
+            said += " (`" + " ".join(c["changed_prompt_detail"].replace("|", "/").split())[:160] + "`)"
+        lines.append(f"| {tool} | {where} | {ttft} | {said} |")
+    return "\n".join(lines + ["", *CAVEATS]) + "\n"
+
+
 def markdown(result: dict) -> str:
     lines = [f"# autorr benchmarks — {result['date']}", "",
              f"Machine: {result['machine']}; Python {result['python']}; "
@@ -167,18 +335,35 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--sdk", choices=["openai", "anthropic", "both"], default="both")
     parser.add_argument("--out", type=Path, default=HERE / "results")
+    parser.add_argument("--peers", action="store_true", help="also the peer tools, into results/peers.*")
+    parser.add_argument("--peers-only", action="store_true",
+                        help="only the peer tools; ratios to autorr from results/latest.json")
+    parser.add_argument("--tools", default=",".join(peers.TOOLS), help="comma-separated peers")
     args = parser.parse_args()
     ns = [50] if args.quick else [int(n) for n in args.ns.split(",")]
     sdks = ["openai", "anthropic"] if args.sdk == "both" else [args.sdk]
-    rows = [row for sdk in sdks for row in throughput(ns, args.reps, sdk)]
-    result = {"date": datetime.date.today().isoformat(), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-              "python": platform.python_version(),
-              "versions": {p: metadata.version(p) for p in ("autorr", "openai", "anthropic", "httpx2")},
-              "throughput": rows, "timing": first_chunk_and_gaps(), "hook": hook_cost()}
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "latest.json").write_text(json.dumps(result, indent=2))
-    (args.out / "latest.md").write_text(markdown(result))
-    print(markdown(result))
+    machine = {"date": datetime.date.today().isoformat(), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+               "python": platform.python_version(),
+               "versions": {p: metadata.version(p) for p in ("autorr", "openai", "anthropic", "httpx2")}}
+    if not args.peers_only:
+        rows = [row for sdk in sdks for row in throughput(ns, args.reps, sdk)]
+        result = {**machine, "throughput": rows, "timing": first_chunk_and_gaps(), "hook": hook_cost()}
+        (args.out / "latest.json").write_text(json.dumps(result, indent=2))
+        (args.out / "latest.md").write_text(markdown(result))
+        print(markdown(result))
+    if args.peers or args.peers_only:
+        tools = [t for t in args.tools.split(",") if t]
+        missing = [t for t in tools if not peers.python(t).exists()]
+        if missing:
+            sys.exit(f"no venv for {', '.join(missing)}: run benchmarks/peers/setup.sh first")
+        commit = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=HERE, capture_output=True,
+                                text=True).stdout.strip()
+        result = {**machine, "tools": tools, "reps": args.reps, "autorr_commit": commit,
+                  "throughput": peers_throughput(ns, args.reps, ["autorr"] + tools), "checks": peers_checks(tools)}
+        (args.out / "peers.json").write_text(json.dumps(result, indent=2))
+        (args.out / "peers.md").write_text(peers_markdown(result))
+        print(peers_markdown(result))
 
 
 if __name__ == "__main__":
