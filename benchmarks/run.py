@@ -263,14 +263,17 @@ def peers_markdown(result: dict) -> str:
              f"Machine: {result['machine']}. Same workload as latest.md (openai SDK "
              f"{result['versions']['openai']}, httpx2 {result['versions']['httpx2']}), each tool with its "
              "default settings; peers in their own venvs (benchmarks/peers/setup.sh): "
-             + ", ".join(f"{t} {peers.TOOLS[t].version}" for t in result["tools"]) + ".", "",
+             + ", ".join(f"{t} {peers.TOOLS[t].version}" for t in result["tools"])
+             + f". {result['reps']} repetition(s); 1-minute load average {result['load_avg'][0]:.1f} before, "
+             f"{result['load_avg'][1]:.1f} after (2 cores: other work on the machine shows up in own).", "",
              "own = time inside the tool's interception function minus the real transport call under it",
              "(for peers, which read the whole body inside their interception, also minus reading that body",
              "from the socket); µs per call, median of the repetitions. × = ratio to autorr at the same N,",
              "measured in the same loop, right before the peers (the working tree's autorr: "
-             f"{result['autorr_commit']}). save / load = writing the recording at the end / reading it",
-             "before the first call, outside the per-call figures.", "",
-             "| tool | N | record own | × | replay own | × | file MB | × | record wall | replay wall | save s | load s |",
+             f"{result['autorr_commit']}). save = writing the recording at the end of recording; replay start =",
+             "importing the tool and loading the recording before the first replayed call. Both are outside",
+             "the per-call figures.", "",
+             "| tool | N | record own | × | replay own | × | file MB | × | record wall | replay wall | save s | replay start s |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for row in result["throughput"]:
         n = row["n"]
@@ -359,8 +362,10 @@ def main() -> None:
             sys.exit(f"no venv for {', '.join(missing)}: run benchmarks/peers/setup.sh first")
         commit = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=HERE, capture_output=True,
                                 text=True).stdout.strip()
+        load_before = os.getloadavg()[0]
         result = {**machine, "tools": tools, "reps": args.reps, "autorr_commit": commit,
-                  "throughput": peers_throughput(ns, args.reps, ["autorr"] + tools), "checks": peers_checks(tools)}
+                  "throughput": peers_throughput(ns, args.reps, ["autorr"] + tools), "checks": peers_checks(tools),
+                  "load_avg": [load_before, os.getloadavg()[0]]}
         (args.out / "peers.json").write_text(json.dumps(result, indent=2))
         (args.out / "peers.md").write_text(peers_markdown(result))
         print(peers_markdown(result))
