@@ -1,0 +1,178 @@
+"""Recordings to and from object storage: ``s3://`` and any other fsspec URL.
+
+A recording is one SQLite file in WAL mode, and a running writer keeps committed
+events in the ``-wal`` file until a checkpoint: copying the ``.db`` alone would lose
+them. Uploads send a snapshot taken with SQLite's backup API, one self-contained file.
+Downloads land under a temporary name and become ``<id>.db`` only once they open as
+a recording, so a half-transferred or foreign file never shadows a good one.
+
+fsspec (and s3fs for ``s3://``) are optional and imported only here, on first use.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+from .. import _session
+from .._errors import AutorrError, ConfigError, RecordingCorrupt, RecordingNotFound
+from ._reader import SUFFIX, resolve
+from ._schema import connect
+
+__all__ = ["download_recording", "upload_recording"]
+
+_INSTALL = "pip install 'autorr[s3]'"
+
+
+def _filesystem(url: str, storage_options: Mapping[str, Any] | None) -> tuple[Any, str]:
+    if not isinstance(url, str) or not url:
+        raise ConfigError(f"url must be a non-empty string such as 's3://bucket/prefix/', not {url!r}")
+    try:
+        import fsspec
+    except ImportError:
+        raise ConfigError(f"{url}: remote recordings need fsspec (and s3fs for s3://): {_INSTALL}") from None
+    try:
+        return fsspec.core.url_to_fs(url, **dict(storage_options or {}))
+    except ImportError as exc:  # fsspec knows the protocol but its backend (s3fs, gcsfs...) is missing
+        raise ConfigError(f"{url}: {exc} ({_INSTALL} for s3://)") from None
+    except ValueError as exc:
+        raise ConfigError(f"{url}: not a URL fsspec can open ({exc})") from None
+
+
+@contextlib.contextmanager
+def _unrecorded() -> Iterator[None]:
+    # The transfer's own HTTP calls (s3fs rides on aiohttp) and file reads are autorr's
+    # work, not the agent's; fsspec's loop thread inherits this context with each call.
+    token = _session.suspend()
+    try:
+        yield
+    finally:
+        _session.deactivate(token)
+
+
+def _is_local(fs: Any) -> bool:
+    protocols = fs.protocol if isinstance(fs.protocol, (tuple, list)) else (fs.protocol,)
+    return "file" in protocols or "local" in protocols
+
+
+def _snapshot(source: Path, target: Path) -> None:
+    """A consistent single-file copy of a (possibly live) recording, WAL content included."""
+    src = connect(source)  # raises RecordingCorrupt for a file that is not a recording
+    try:
+        dst = sqlite3.connect(str(target))
+        try:
+            # One step: the copy is a single read transaction, so a writer committing
+            # meanwhile cannot leave it half old, half new.
+            src.backup(dst)
+            # Rollback-journal mode: the uploaded file needs no -wal/-shm beside it.
+            dst.execute("PRAGMA journal_mode = DELETE")
+        finally:
+            dst.close()
+    finally:
+        src.close()
+
+
+def upload_recording(id_or_path: str | os.PathLike[str] | None, url: str, *,
+                     directory: str | os.PathLike[str] | None = None,
+                     storage_options: Mapping[str, Any] | None = None) -> str:
+    """Upload a recording (id or path; None: the latest) to ``url``; returns where it went.
+
+    ``url`` ending in ``/`` is a folder (the file becomes ``<url><id>.db``), otherwise
+    the object itself: ``s3://bucket/runs/`` or ``s3://bucket/runs/today.db``, or any
+    fsspec URL (``file://``, ``gs://``, ``memory://`` ...). A recording still being
+    written is snapshotted consistently. ``storage_options`` go to the filesystem
+    (for S3: ``{"client_kwargs": {"endpoint_url": ...}}``, ``profile``, ``key``...).
+    """
+    from .._config import load_config
+
+    folder = Path(directory) if directory is not None else load_config().output_dir
+    source = resolve(os.fspath(id_or_path) if id_or_path is not None else None, folder)
+    fs, remote = _filesystem(url, storage_options)
+    if url.endswith("/"):
+        remote = remote.rstrip("/") + "/" + source.name
+    with _unrecorded(), tempfile.TemporaryDirectory(prefix="autorr-upload-") as tmp:
+        snapshot = Path(tmp) / source.name
+        _snapshot(source, snapshot)
+        try:
+            if _is_local(fs):
+                fs.makedirs(os.path.dirname(remote) or ".", exist_ok=True)
+            fs.put_file(str(snapshot), remote)
+        except Exception as exc:  # boto, network, permissions: one error type, naming the URL
+            raise AutorrError(f"could not upload {source} to {url}: {type(exc).__name__}: {exc}") from exc
+    return fs.unstrip_protocol(remote)
+
+
+def _local_name(recording_id: str | None, remote: str, url: str) -> str:
+    name = recording_id or remote.rstrip("/").rsplit("/", 1)[-1]
+    if name.endswith(SUFFIX):
+        name = name[: -len(SUFFIX)]
+    if not name or "/" in name or os.sep in name or name in (".", ".."):
+        raise ConfigError(f"cannot name a local recording after {url!r}; pass the recording id")
+    return name
+
+
+def download_recording(recording_id: str | None, url: str, directory: str | os.PathLike[str] | None = None, *,
+                       overwrite: bool = False, storage_options: Mapping[str, Any] | None = None) -> Path:
+    """Download a recording from ``url`` into ``directory`` (default: AUTORR_DIR); returns its path.
+
+    ``url`` is the file (``s3://bucket/runs/abc.db``) or, ending in ``/``, the folder
+    holding ``<recording_id>.db``. The file is saved as ``<recording_id>.db`` (default:
+    the remote file's name), so ``AUTORR_RECORDING=<id>`` replays it. It must open as
+    an autorr recording (else `RecordingCorrupt`); an existing local recording of that
+    id is kept unless ``overwrite``.
+    """
+    from .._config import load_config
+
+    fs, remote = _filesystem(url, storage_options)
+    if url.endswith("/"):
+        if not recording_id:
+            raise ConfigError(f"{url} is a folder: give the id of the recording to download from it")
+        remote = remote.rstrip("/") + "/" + recording_id + SUFFIX
+    name = _local_name(recording_id, remote, url)
+    folder = Path(directory) if directory is not None else load_config().output_dir
+    target = folder / f"{name}{SUFFIX}"
+    if target.exists() and not overwrite:
+        raise ConfigError(f"recording {name!r} already exists at {target}; pass overwrite=True (--force) to replace it")
+    where = fs.unstrip_protocol(remote)
+    folder.mkdir(parents=True, exist_ok=True)
+    # Not "*.db": list_recordings() and AUTORR_RECORDING=latest must not see a partial file.
+    fd, part_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=folder)
+    os.close(fd)
+    part = Path(part_name)
+    try:
+        with _unrecorded():
+            try:
+                fs.get_file(remote, str(part))
+            except FileNotFoundError:
+                raise RecordingNotFound(f"no recording at {where}") from None
+            except Exception as exc:  # boto, network, permissions
+                raise AutorrError(f"could not download {where}: {type(exc).__name__}: {exc}") from exc
+        _verify(part, where)
+        for stale in (Path(f"{target}-wal"), Path(f"{target}-shm")):  # belong to the file being replaced
+            stale.unlink(missing_ok=True)
+        os.replace(part, target)
+    finally:
+        for leftover in (part, Path(f"{part}-wal"), Path(f"{part}-shm"), Path(f"{part}-journal")):
+            leftover.unlink(missing_ok=True)
+    return target
+
+
+def _verify(path: Path, where: str) -> None:
+    try:
+        conn = connect(path)
+    except RecordingCorrupt as exc:
+        detail = str(exc).split(": ", 1)[-1]
+        raise RecordingCorrupt(f"{where}: {detail}") from None
+    try:
+        check = conn.execute("PRAGMA quick_check").fetchone()[0]
+        conn.execute("SELECT count(*) FROM events").fetchone()
+    except sqlite3.DatabaseError as exc:
+        raise RecordingCorrupt(f"{where}: not a readable autorr recording ({exc})") from None
+    finally:
+        conn.close()
+    if check != "ok":
+        raise RecordingCorrupt(f"{where}: damaged recording ({check})")
