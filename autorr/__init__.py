@@ -24,6 +24,7 @@ from ._api import (
     stop_recording,
     stop_replay,
 )
+from ._alerts import configure_alerts
 from ._analysis import (
     RecordedEvent,
     RecordedStream,
@@ -44,10 +45,13 @@ from ._errors import (
     StrictReplayMismatch,
 )
 from ._monitor import get_performance_metrics, get_recording_status, get_storage_info
+from ._performance import analyze_performance
 from ._recorder import Manifest, Recorder
+from ._stream_replay import areplay_streaming_call, replay_streaming_call
 from ._wrapper import StreamingLLMWrapper
 from .integrations.tools import tool
 from .replay import Player
+from .store._remote import download_recording, upload_recording
 
 __version__ = "0.1.0"
 
@@ -72,9 +76,13 @@ __all__ = [
     "StreamingLLMWrapper",
     "StrictReplayMismatch",
     "Timing",
+    "analyze_performance",
     "analyze_stream_timing",
+    "areplay_streaming_call",
     "checkpoint",
+    "configure_alerts",
     "configure_capture",
+    "download_recording",
     "get_mismatch_details",
     "get_performance_metrics",
     "get_recorded_events",
@@ -89,6 +97,7 @@ __all__ = [
     "load_recording",
     "recording",
     "replay_from_checkpoint",
+    "replay_streaming_call",
     "replaying",
     "restore",
     "set_replay_mode",
@@ -98,4 +107,5 @@ __all__ = [
     "stop_recording",
     "stop_replay",
     "tool",
+    "upload_recording",
 ]

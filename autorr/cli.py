@@ -3,7 +3,9 @@
     autorr run [--mode record|replay] [options] -- python agent.py
     autorr record -- python agent.py        (= run --mode record)
     autorr replay -- python agent.py        (= run --mode replay)
-    autorr list | show [ID] | demo
+    autorr list | show [ID] | analyze [ID] | demo
+    autorr replay-stream [ID] [EVENT_ID] [--fast]
+    autorr upload ID URL | download URL [--id ID]
 """
 
 from __future__ import annotations
@@ -77,6 +79,41 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _analyze(args: argparse.Namespace) -> int:
+    from ._performance import analyze_performance, format_performance
+
+    report = analyze_performance(args.recording, _directory(args))
+    print(json.dumps(report, indent=2) if args.json else format_performance(report))
+    return 0
+
+
+def _upload(args: argparse.Namespace) -> int:
+    from .store._remote import upload_recording
+
+    print(upload_recording(args.recording, args.url, directory=_directory(args)))
+    return 0
+
+
+def _download(args: argparse.Namespace) -> int:
+    from .store._remote import download_recording
+
+    path = download_recording(args.id, args.url, _directory(args), overwrite=args.force)
+    print(f"{path}  (replay: AUTORR_MODE=replay AUTORR_RECORDING={path.stem})")
+    return 0
+
+
+def _replay_stream(args: argparse.Namespace) -> int:
+    from ._stream_replay import replay_streaming_call
+
+    chunks = replay_streaming_call(args.recording, args.event_id, preserve_timing=not args.fast,
+                                   directory=_directory(args))
+    out = sys.stdout.buffer
+    for chunk in chunks:  # each chunk as it falls due, as the server sent it
+        out.write(chunk.data)
+        out.flush()
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from ._demo import demo
 
@@ -119,6 +156,34 @@ def build_parser() -> argparse.ArgumentParser:
     lst.add_argument("--dir", help="recordings directory (AUTORR_DIR)")
     lst.add_argument("--json", action="store_true", help="machine-readable output")
     lst.set_defaults(func=_list)
+
+    analyze = sub.add_parser("analyze", help="where a recording spent its time: per model, host, program, tool")
+    analyze.add_argument("recording", nargs="?", help="id or path (default: the latest)")
+    analyze.add_argument("--dir", help="recordings directory (AUTORR_DIR)")
+    analyze.add_argument("--json", action="store_true", help="machine-readable output")
+    analyze.set_defaults(func=_analyze)
+
+    upload = sub.add_parser("upload", help="upload a recording to s3:// or any fsspec URL (needs autorr[s3])")
+    upload.add_argument("recording", help="id or path ('latest' for the latest)")
+    upload.add_argument("url", help="a folder ending in / (s3://bucket/runs/) or the file to write")
+    upload.add_argument("--dir", help="recordings directory (AUTORR_DIR)")
+    upload.set_defaults(func=_upload)
+
+    download = sub.add_parser("download", help="download a recording from s3:// or any fsspec URL into AUTORR_DIR")
+    download.add_argument("url", help="the recording's file (s3://bucket/runs/ID.db), or its folder with --id")
+    download.add_argument("--id", help="recording id: names the local file, and the file in a folder URL")
+    download.add_argument("--dir", help="where to put it (default: AUTORR_DIR)")
+    download.add_argument("--force", action="store_true", help="replace a local recording with the same id")
+    download.set_defaults(func=_download)
+
+    stream = sub.add_parser("replay-stream", aliases=["replay-streaming-call"],
+                            help="print one recorded stream's chunks at the recorded pace (or --fast)")
+    stream.add_argument("recording", nargs="?", help="id or path (default: the latest)")
+    stream.add_argument("event_id", nargs="?", type=int,
+                        help="the # column of `autorr show` (default: the first stream)")
+    stream.add_argument("--fast", action="store_true", help="all chunks at once, not at the recorded gaps")
+    stream.add_argument("--dir", help="recordings directory (AUTORR_DIR)")
+    stream.set_defaults(func=_replay_stream)
 
     demo = sub.add_parser("demo", help="record a demo agent against a local fake LLM server, replay it, show it")
     demo.add_argument("--dir", help="recordings directory (default: AUTORR_DIR or ./recordings)")
