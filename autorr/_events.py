@@ -22,30 +22,52 @@ class Status(str, enum.Enum):
     INCOMPLETE = "incomplete"  # a stream closed or dropped before its end
 
 
-@dataclass(slots=True)
-class CallRequest:
-    """A request as the matcher sees it (auth headers still present in memory only)."""
+_UNPARSED: Any = object()
 
-    method: str
-    url: str
-    host: str
-    path: str
-    query: list[tuple[str, str]]
-    headers: list[tuple[str, str]]
-    body: bytes
-    json: Any = None  # parsed body when it is JSON
-    content_type: str = ""
+
+class CallRequest:
+    """A request as the matcher sees it (auth headers still present in memory only).
+
+    ``json`` is parsed on first use: recording hands the request to the writer thread
+    unparsed, and replay usually matches on the raw bytes (`exact_key`) without it.
+    """
+
+    __slots__ = ("method", "url", "host", "path", "query", "headers", "body", "content_type", "_json")
+
+    def __init__(self, method: str, url: str, host: str, path: str, query: list[tuple[str, str]],
+                 headers: list[tuple[str, str]], body: bytes, json: Any = _UNPARSED, content_type: str = "") -> None:
+        self.method = method
+        self.url = url
+        self.host = host
+        self.path = path
+        self.query = query
+        self.headers = headers
+        self.body = body
+        self.content_type = content_type
+        self._json = json
+
+    @property
+    def json(self) -> Any:
+        """The parsed body when it is JSON, else None."""
+        if self._json is _UNPARSED:
+            from .replay._fingerprint import parse_body
+
+            self._json = parse_body(self.body, self.content_type)
+        return self._json
 
     @property
     def summary(self) -> str:
         return f"{self.method} {self.host}{self.path}" if self.host else f"{self.method} {self.path}"
 
+    def __repr__(self) -> str:
+        return f"CallRequest({self.summary}, {len(self.body or b'')} bytes)"
+
 
 @dataclass(slots=True)
 class Event:
     kind: str
-    fingerprint: str
-    occurrence: int
+    fingerprint: str | None  # None until the writer thread computes it (recording)
+    occurrence: int | None
     seq: int  # start order within the recording process
     started_at: float  # unix time
     duration_us: int
@@ -59,6 +81,7 @@ class Event:
     labels: dict[str, Any] = field(default_factory=dict)
     pid: int = 0
     id: int | None = None  # row id once stored
+    exact: str | None = None  # hash of the raw request bytes: replay's fast path (see _fingerprint)
 
     @property
     def summary(self) -> str:

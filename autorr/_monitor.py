@@ -36,7 +36,7 @@ def get_recording_status() -> dict[str, Any]:
                 "duration_seconds": 0.0, "mode": "replay" if isinstance(current, Player) and current.active else "off"}
     writer = recorder._writer
     return {"active": True, "recording_id": recorder.id, "path": str(recorder.path),
-            "events_count": writer.events_written + writer._queue.qsize(),
+            "events_count": writer.events_written + writer.queued,
             "active_streams": len(recorder._open), "duration_seconds": round(time.time() - recorder._started_at, 3),
             "mode": "record", "labels": dict(recorder.labels)}
 
@@ -57,7 +57,7 @@ def get_performance_metrics() -> dict[str, Any]:
     elapsed = max(time.time() - recorder._started_at, 1e-6)
     size = _size(recorder.path)
     return {"events_per_second": round(writer.events_written / elapsed, 3), "memory_mb": _memory_mb(),
-            "storage_mb_per_sec": round(size / 1e6 / elapsed, 6), "queue_depth": writer._queue.qsize(),
+            "storage_mb_per_sec": round(size / 1e6 / elapsed, 6), "queue_depth": writer.queued,
             "compression_ratio": round(writer.raw_bytes / writer.stored_bytes, 3) if writer.stored_bytes else None,
             "write_errors": 0 if writer.failed is None else 1}
 

@@ -62,7 +62,7 @@ class CallHandle:
     __slots__ = ("recorder", "kind", "fingerprint", "occurrence", "seq", "request", "t0", "started_at",
                  "response", "chunks", "parts", "streamed", "done", "meta", "__weakref__")
 
-    def __init__(self, recorder: "Recorder", kind: Kind, fingerprint: str, occurrence: int, seq: int,
+    def __init__(self, recorder: "Recorder", kind: Kind, fingerprint: str | None, occurrence: int | None, seq: int,
                  request: CallRequest) -> None:
         self.recorder = recorder
         self.kind = kind
@@ -121,13 +121,11 @@ class Recorder(_session.Scoped):
         self.redactor = Redactor(self.config.redaction_level, patterns=self.config.redact_sensitive_data)
         self.path = self.directory / f"{self.id}.db"
         self._lock = threading.Lock()
-        self._occurrences: dict[tuple[str, str], int] = {}
         self._seq = 0
         self._open: "weakref.WeakSet[CallHandle]" = weakref.WeakSet()
         self._writer: Any = None
         self._pid = 0
         self._started_at = 0.0
-        self._models: set[str] = set()
         self.manifest: Manifest | None = None
         self._provenance_thread: threading.Thread | None = None
 
@@ -190,8 +188,9 @@ class Recorder(_session.Scoped):
         for handle in list(self._open):  # streams still open: keep what arrived
             handle.finish(Status.INCOMPLETE)
         ended = time.time()
-        if self._models:
-            writer.set_meta(models=sorted(self._models))
+        writer.flush()
+        if writer.models:
+            writer.set_meta(models=sorted(writer.models))
         writer.set_meta(ended_at=ended)
         writer.flush()
         self.manifest = self._manifest(ended)
@@ -228,7 +227,6 @@ class Recorder(_session.Scoped):
             self._writer = Writer(self.path, redactor=self.redactor, compression=self.config.compression,
                                   enrich=_enrich, synchronous=True)
             self._pid = os.getpid()
-            self._occurrences.clear()
             self._open = weakref.WeakSet()
             # A forked multiprocessing worker leaves through os._exit(): atexit never runs there.
             util.Finalize(None, self._writer.close, exitpriority=0)
@@ -238,18 +236,18 @@ class Recorder(_session.Scoped):
     def captures(self, kind: Kind, request: CallRequest) -> bool:
         return self._writer is not None and self.capture.get(_SWITCH[category_of(kind, request)], True)
 
-    def decide(self, kind: Kind, fingerprint: str, request: CallRequest) -> "_session.Decision":
+    def decide(self, kind: Kind, request: CallRequest) -> "_session.Decision":
         if not self.captures(kind, request) or (kind is Kind.HTTP and is_telemetry(request.host, request.path)):
             return None
-        return _session.Record(self.begin(kind, fingerprint, request))
+        return _session.Record(self.begin(kind, request))
 
-    def begin(self, kind: Kind, fingerprint: str, request: CallRequest, occurrence: int | None = None) -> CallHandle:
+    def begin(self, kind: Kind, request: CallRequest, fingerprint: str | None = None,
+              occurrence: int | None = None) -> CallHandle:
+        """A handle to record one call through. Without a fingerprint (the usual case) the
+        writer thread parses and fingerprints the request and numbers its occurrence:
+        the agent's thread never pays for a long history."""
         self._ensure_writer()
         with self._lock:
-            key = (kind.value, fingerprint)
-            if occurrence is None:
-                occurrence = self._occurrences.get(key, 0)
-            self._occurrences[key] = occurrence + 1
             self._seq += 1
             seq = self._seq
         handle = CallHandle(self, kind, fingerprint, occurrence, seq, request)
@@ -263,11 +261,6 @@ class Recorder(_session.Scoped):
             return
         body = b"".join(handle.parts) if handle.parts or handle.response is not None else None
         response = handle.response
-        model = _model_of(handle.request)
-        meta = dict(handle.meta)
-        if model:
-            meta.setdefault("model", model)
-            self._models.add(model)
         event = Event(
             kind=handle.kind.value, fingerprint=handle.fingerprint, occurrence=handle.occurrence, seq=handle.seq,
             started_at=handle.started_at, duration_us=handle.offset_us(),
@@ -275,7 +268,7 @@ class Recorder(_session.Scoped):
             response=response, body=body,
             chunks=handle.chunks if self._keeps_chunks(response) else None,
             error=None if error is None else {"type": _qualname(error), "message": str(error)},
-            meta=meta, labels=self.labels, pid=os.getpid(),
+            meta=dict(handle.meta), labels=self.labels, pid=os.getpid(),
         )
         writer.put(event)
 
@@ -304,19 +297,17 @@ class Recorder(_session.Scoped):
 
 def _enrich(event: Event) -> None:
     request = event.request
-    if event.kind == Kind.HTTP.value and isinstance(request, CallRequest):
+    if not isinstance(request, CallRequest):
+        return
+    body = request.json
+    model = body.get("model") if isinstance(body, dict) else None
+    if isinstance(model, str):
+        event.meta.setdefault("model", model)
+    if event.kind == Kind.HTTP.value:
         from ._llm import describe_llm_call
 
-        view = {"host": request.host, "path": request.path, "json": request.json}
+        view = {"host": request.host, "path": request.path, "json": body}
         event.meta.update(describe_llm_call(view, event.response, event.body, event.chunks, event.duration_us))
-
-
-def _model_of(request: CallRequest) -> str | None:
-    body = request.json
-    if isinstance(body, dict):
-        model = body.get("model")
-        return model if isinstance(model, str) else None
-    return None
 
 
 def _qualname(exc: BaseException) -> str:

@@ -15,7 +15,7 @@ import orjson
 
 from .._events import CallRequest, Kind, Status
 from .._session import Serve, active
-from ..replay._fingerprint import canonical_json, request_fingerprint
+from ..replay._fingerprint import canonical_json
 
 __all__ = ["arun", "call_request", "decode_value", "encode_value", "plain", "run"]
 
@@ -72,7 +72,7 @@ def fingerprintable(value: Any) -> Any:
 def call_request(kind: Kind, target: str, payload: dict[str, Any]) -> CallRequest:
     body = canonical_json(payload)
     return CallRequest(method=kind.value.upper(), url=f"{kind.value}:{target}", host="", path=target,
-                       query=[], headers=[], body=body, json=orjson.loads(body), content_type="application/json")
+                       query=[], headers=[], body=body, content_type="application/json")
 
 
 def record_result(handle: Any, result: dict[str, Any]) -> None:
@@ -104,7 +104,7 @@ def _decide(kind: Kind, target: str, payload: dict[str, Any]) -> Any:
     if session is None:
         return None
     request = call_request(kind, target, payload)
-    return session.decide(kind, request_fingerprint(request), request)
+    return session.decide(kind, request)
 
 
 def run(kind: Kind, target: str, payload: dict[str, Any], live: Callable[[], T]) -> T:

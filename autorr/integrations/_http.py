@@ -11,7 +11,6 @@ from typing import Any, Callable
 from urllib.parse import parse_qsl, urlsplit
 
 from .._events import CallRequest, Kind, Status
-from ..replay._fingerprint import parse_body, request_fingerprint
 from ._decode import decoder_for
 
 __all__ = ["Pieces", "Tee", "async_sleep", "decide", "enter_live", "exit_live", "make_request",
@@ -28,7 +27,7 @@ def make_request(method: str, url: str, headers: list[tuple[str, str]], body: by
     content_type = next((v for k, v in headers if k.lower() == "content-type"), "")
     return CallRequest(method=method.upper(), url=url, host=parts.hostname or "", path=parts.path or "/",
                        query=parse_qsl(parts.query, keep_blank_values=True), headers=headers, body=body,
-                       json=parse_body(body, content_type), content_type=content_type)
+                       content_type=content_type)
 
 
 # Set while a captured HTTP call runs live: a client used inside another's transport
@@ -50,7 +49,7 @@ def decide(session: Any, build: Callable[[], CallRequest], what: str) -> Any:
         return None
     try:
         call = build()
-        return session.decide(Kind.HTTP, request_fingerprint(call), call)
+        return session.decide(Kind.HTTP, call)
     except Exception as exc:
         if not session.fail_open:  # replay must not fall through to the network
             raise

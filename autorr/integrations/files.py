@@ -31,7 +31,6 @@ import wrapt
 from .._events import Kind, Status
 from .._patching import Patch
 from .._session import Serve, active
-from ..replay._fingerprint import request_fingerprint
 from ._calls import call_request
 
 __all__ = ["PATCHES", "FilePolicy"]
@@ -216,7 +215,7 @@ def _open(module: Any):
         if not _writes(mode) and os.path.exists(path) and not os.path.isfile(path):
             return wrapped(*args, **kwargs)  # a FIFO or device: reading it ahead could block
         request = call_request(Kind.FILE, rel, {"path": rel, "op": "write" if _writes(mode) else "read"})
-        decision = session.decide(Kind.FILE, request_fingerprint(request), request)
+        decision = session.decide(Kind.FILE, request)
         if decision is None:
             return wrapped(*args, **kwargs)
         if not isinstance(decision, Serve):

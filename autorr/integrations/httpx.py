@@ -17,7 +17,6 @@ from typing import Any
 from .._events import CallRequest, Status
 from .._patching import Patch
 from .._session import Serve, active
-from ..replay._fingerprint import parse_body
 from ._http import Pieces, Tee, decide, enter_live, exit_live, rebuild_exception, response_meta, rewrite_parts
 
 __all__ = ["PATCHES"]
@@ -31,7 +30,7 @@ def _call_request(request: Any) -> CallRequest:
         method=request.method, url=str(url), host=url.host, path=url.path,
         query=list(url.params.multi_items()),
         headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw],
-        body=body, json=parse_body(body, content_type), content_type=content_type,
+        body=body, content_type=content_type,
     )
 
 

@@ -29,7 +29,6 @@ import wrapt
 from .._events import Kind, Status
 from .._patching import Patch
 from .._session import Serve, active
-from ..replay._fingerprint import request_fingerprint
 from ._calls import call_request, encode_value, recorded_result
 
 __all__ = ["PATCHES"]
@@ -183,7 +182,7 @@ def _init(module: Any):
             argv = _argv(params["args"])
             payload = {"args": argv, "shell": bool(params.get("shell"))}
             request = call_request(Kind.SUBPROCESS, argv[0] if argv else "", payload)
-            decision = session.decide(Kind.SUBPROCESS, request_fingerprint(request), request)
+            decision = session.decide(Kind.SUBPROCESS, request)
         except Exception as exc:
             if not session.fail_open:
                 raise

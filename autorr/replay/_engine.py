@@ -20,6 +20,7 @@ from .._config import Config, ReplayMode, Timing, load_config
 from .._errors import ConfigError, StrictReplayMismatch
 from .._events import CallRequest, Event, Kind, Status
 from ._matchers import closeness, explain
+from ._fingerprint import FINGERPRINT_V2, exact_key, request_fingerprint
 from ._overrides import llm_rewrite
 from ._telemetry import is_telemetry
 
@@ -64,6 +65,8 @@ class Player(_session.Scoped):
         self.overrides: dict[str, dict[str, Any]] = dict(self.config.overrides)
         self._recording = recording if recording is not None else self.config.recording
         self._chain: list[tuple[Any, dict]] = []  # (Reader, index), child first
+        self._exact: dict[tuple[str, str], str] = {}  # (kind, exact key) -> fingerprint, whole chain
+        self._fingerprint_version = FINGERPRINT_V2
         self._lock = threading.Lock()
         self._next: dict[tuple[str, str], int] = {}
         self._stats: dict[str, Any] = {}
@@ -96,7 +99,11 @@ class Player(_session.Scoped):
             reader = Reader(target)
             if not self._chain:
                 self._checkpoints = sorted(reader.checkpoints(), key=lambda cp: cp["seq"])
-            self._chain.append((reader, reader.index()))
+                self._fingerprint_version = reader.fingerprint_version
+            index, exact = reader.indexes()
+            self._chain.append((reader, index))
+            for key, fp in exact.items():
+                self._exact.setdefault(key, fp)
             parent = reader.meta().get("parent") or {}
             target = self._parent_path(parent, target)
         return True
@@ -118,6 +125,7 @@ class Player(_session.Scoped):
         for reader, _ in self._chain:
             reader.close()
         self._chain = []
+        self._exact = {}
 
     # -- lifecycle ------------------------------------------------------------------
     def start(self, mode: ReplayMode | str | None = None) -> str:
@@ -158,12 +166,18 @@ class Player(_session.Scoped):
         return self._child
 
     # -- the hot path ---------------------------------------------------------------
-    def decide(self, kind: Kind, fingerprint: str, request: CallRequest) -> _session.Decision:
+    def fingerprint(self, kind: Kind, request: CallRequest) -> str:
+        """The request's fingerprint: looked up by its exact bytes when recorded so, else computed."""
+        found = self._exact.get((kind.value, exact_key(request)))
+        return found if found is not None else request_fingerprint(request, self._fingerprint_version)
+
+    def decide(self, kind: Kind, request: CallRequest) -> _session.Decision:
         if not self.active:
             return None
         if kind is Kind.HTTP and is_telemetry(request.host, request.path):
             self._count("ignored", "http")
-            return _session.Serve(_empty_answer(fingerprint))
+            return _session.Serve(_empty_answer(""))
+        fingerprint = self.fingerprint(kind, request)
         key = (kind.value, fingerprint)
         with self._lock:
             occurrence = self._next.get(key, 0)
@@ -185,7 +199,7 @@ class Player(_session.Scoped):
                 self._count("matched", category, segment)
                 # Before a checkpoint being resumed from, the prefix is served at full speed.
                 preserve = self.timing is Timing.PRESERVE and target is None
-                return _session.Serve(reader.event(event_id), preserve)
+                return _session.Serve(reader.answer(event_id), preserve)
         return self._miss(kind, fingerprint, request, occurrence, category)
 
     def _go_live(self, kind: Kind, fingerprint: str, request: CallRequest, occurrence: int, category: str,
@@ -196,7 +210,7 @@ class Player(_session.Scoped):
 
             rewrite = llm_rewrite(override, provider_of(request.host, request.path), request.summary)
         self._count("live", category, segment)
-        handle = self._child_recorder(reason).begin(kind, fingerprint, request, occurrence)
+        handle = self._child_recorder(reason).begin(kind, request, fingerprint, occurrence)
         if rewrite:
             handle.meta["override"] = {k: v for k, v in rewrite.items() if k != "api_key"}
         return _session.Record(handle, rewrite)

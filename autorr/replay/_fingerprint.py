@@ -3,6 +3,12 @@
 Method, host, path, sorted query and the canonical JSON body go in; headers never do
 (auth, ``x-stainless-*``, idempotency keys, trace ids and user agents change from
 run to run), nor do query parameters that carry credentials.
+
+Two keys per request. The fingerprint hashes the canonical body (parsed, keys
+sorted): what matching means. The exact key hashes the body bytes as sent: an SDK
+serialises the same request to the same bytes, so replay looks the exact key up
+first and only parses and canonicalises a request it has not seen byte for byte
+(a 200 KB history: a few µs against a few hundred).
 """
 
 from __future__ import annotations
@@ -12,10 +18,16 @@ import json
 import re
 from typing import TYPE_CHECKING, Any
 
+import xxhash
+
 if TYPE_CHECKING:
     from .._events import CallRequest
 
-__all__ = ["SECRET_QUERY_PARAMS", "canonical_json", "fingerprint", "parse_body", "request_fingerprint"]
+__all__ = ["FINGERPRINT_V1", "FINGERPRINT_V2", "SECRET_QUERY_PARAMS", "canonical_json", "exact_key", "fingerprint",
+           "parse_body", "request_fingerprint"]
+
+# Schema 1 files hashed with blake2b; xxh3 is ~50x faster on a long history.
+FINGERPRINT_V1, FINGERPRINT_V2 = "blake2b-96", "xxh3-128"
 
 # Query parameters that carry credentials (Gemini's ?key=, presigned URLs...).
 SECRET_QUERY_PARAMS = frozenset(
@@ -61,9 +73,13 @@ def _canonical_bytes(body: bytes, content_type: str) -> bytes:
     return body
 
 
-def fingerprint(method: str, host: str, path: str, query: list[tuple[str, str]], body: bytes,
-                parsed: Any, content_type: str) -> str:
-    h = hashlib.blake2b(digest_size=12)
+def _hasher(version: str) -> Any:
+    if version == FINGERPRINT_V1:
+        return hashlib.blake2b(digest_size=12)
+    return xxhash.xxh3_128()
+
+
+def _head(h: Any, method: str, host: str, path: str, query: list[tuple[str, str]]) -> None:
     h.update(method.upper().encode())
     h.update(b"\0")
     h.update(host.lower().encode())
@@ -74,10 +90,24 @@ def fingerprint(method: str, host: str, path: str, query: list[tuple[str, str]],
         if name.lower() not in SECRET_QUERY_PARAMS:
             h.update(f"{name}={value}&".encode())
     h.update(b"\0")
+
+
+def fingerprint(method: str, host: str, path: str, query: list[tuple[str, str]], body: bytes,
+                parsed: Any, content_type: str, version: str = FINGERPRINT_V2) -> str:
+    h = _hasher(version)
+    _head(h, method, host, path, query)
     h.update(canonical_json(parsed) if parsed is not None else _canonical_bytes(body, content_type))
     return h.hexdigest()
 
 
-def request_fingerprint(request: "CallRequest") -> str:
+def request_fingerprint(request: "CallRequest", version: str = FINGERPRINT_V2) -> str:
     return fingerprint(request.method, request.host, request.path, request.query, request.body, request.json,
-                       request.content_type)
+                       request.content_type, version)
+
+
+def exact_key(request: "CallRequest") -> str:
+    """Hash of the request as sent (credentials in the query left out): equal keys, equal fingerprints."""
+    h = xxhash.xxh3_128()
+    _head(h, request.method, request.host, request.path, request.query)
+    h.update(_canonical_bytes(request.body or b"", request.content_type))
+    return h.hexdigest()

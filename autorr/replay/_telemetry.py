@@ -8,6 +8,8 @@ network, so a background exporter neither fails the run nor leaks a request.
 
 from __future__ import annotations
 
+import functools
+
 __all__ = ["TELEMETRY", "is_telemetry"]
 
 # (host suffix, path prefix); "" matches any path.
@@ -26,6 +28,12 @@ TELEMETRY: tuple[tuple[str, str], ...] = (
 )
 
 
-def is_telemetry(host: str, path: str) -> bool:
+@functools.lru_cache(maxsize=256)
+def _prefixes(host: str) -> tuple[str, ...]:
     host = host.lower()
-    return any((host == h or host.endswith("." + h)) and path.startswith(p) for h, p in TELEMETRY)
+    return tuple(p for h, p in TELEMETRY if host == h or host.endswith("." + h))
+
+
+def is_telemetry(host: str, path: str) -> bool:
+    prefixes = _prefixes(host)  # one dict lookup per call: an agent talks to few hosts
+    return bool(prefixes) and path.startswith(prefixes)

@@ -11,6 +11,7 @@ import orjson
 
 from .._errors import RecordingNotFound
 from .._events import Event
+from ..replay._fingerprint import FINGERPRINT_V1
 from ._codec import REF, decode_blob, join_json
 from ._schema import connect
 
@@ -90,12 +91,25 @@ class Reader:
 
     def index(self) -> dict[tuple[str, str], dict[int, int]]:
         """(kind, fingerprint) -> {occurrence: event id}: the O(1) replay lookup."""
+        return self.indexes()[0]
+
+    def indexes(self) -> tuple[dict[tuple[str, str], dict[int, int]], dict[tuple[str, str], str]]:
+        """`index`, and (kind, exact key) -> fingerprint: the lookup that needs no parsing."""
         out: dict[tuple[str, str], dict[int, int]] = {}
-        for kind, fp, occurrence, event_id in self._query(
-            "SELECT kind, fingerprint, occurrence, id FROM events ORDER BY id"
+        exact: dict[tuple[str, str], str] = {}
+        for kind, fp, occurrence, event_id, key in self._query(
+            "SELECT kind, fingerprint, occurrence, id, exact FROM events ORDER BY id"
         ):
             out.setdefault((kind, fp), {}).setdefault(occurrence, event_id)
-        return out
+            if key is not None:
+                exact[(kind, key)] = fp
+        return out, exact
+
+    @property
+    def fingerprint_version(self) -> str:
+        """How this recording's fingerprints were computed (older files: blake2b)."""
+        rows = self._query("SELECT value FROM meta WHERE key = 'fingerprint'")
+        return orjson.loads(rows[0][0]) if rows else FINGERPRINT_V1
 
     def count(self) -> tuple[int, int]:
         """(events, chunks)"""
@@ -103,13 +117,32 @@ class Reader:
         return rows[0][0], rows[0][1]
 
     _COLUMNS = ("id, seq, kind, fingerprint, occurrence, started_at, duration_us, status, request, response, body,"
-                " chunks, error, meta, labels, pid")
+                " chunks, error, meta, labels, pid, exact")
 
     def event(self, event_id: int, *, with_body: bool = True) -> Event:
         rows = self._query(f"SELECT {self._COLUMNS} FROM events WHERE id = ?", (event_id,))
         if not rows:
             raise KeyError(event_id)
         return self._event(rows[0], with_body)
+
+    def answer(self, event_id: int) -> Event:
+        """What replay serves: the event with its body, in one query (the request stays unparsed)."""
+        rows = self._query(
+            "SELECT e.id, e.seq, e.kind, e.fingerprint, e.occurrence, e.started_at, e.duration_us, e.status,"
+            " e.response, e.chunks, e.error, e.body, b.codec, b.data FROM events e"
+            " LEFT JOIN blobs b ON b.hash = e.body WHERE e.id = ?", (event_id,))
+        if not rows:
+            raise KeyError(event_id)
+        (event_id, seq, kind, fp, occ, started, dur, status, response, chunks, error, digest, codec,
+         data) = rows[0]
+        if digest is not None and data is None:
+            raise KeyError(f"blob {digest} missing from {self.path}")
+        return Event(
+            id=event_id, seq=seq, kind=kind, fingerprint=fp, occurrence=occ, started_at=started, duration_us=dur,
+            status=status, request={}, response=_loads(response),
+            body=None if data is None else decode_blob(codec, data),
+            chunks=[tuple(c) for c in orjson.loads(chunks)] if chunks else None, error=_loads(error),
+        )
 
     def events(self, *, with_body: bool = False, kind: str | None = None) -> Iterator[Event]:
         sql = f"SELECT {self._COLUMNS} FROM events"
@@ -141,11 +174,11 @@ class Reader:
 
     def _event(self, row: tuple, with_body: bool) -> Event:
         (event_id, seq, kind, fp, occ, started, dur, status, request, response, body, chunks, error, meta,
-         labels, pid) = row
+         labels, pid, exact) = row
         return Event(
             id=event_id, seq=seq, kind=kind, fingerprint=fp, occurrence=occ, started_at=started,
             duration_us=dur, status=status, request=orjson.loads(request), response=_loads(response),
             body=self.blob(body) if (with_body and body) else None,
             chunks=[tuple(c) for c in orjson.loads(chunks)] if chunks else None,
-            error=_loads(error), meta=_loads(meta) or {}, labels=_loads(labels) or {}, pid=pid,
+            error=_loads(error), meta=_loads(meta) or {}, labels=_loads(labels) or {}, pid=pid, exact=exact,
         )

@@ -14,7 +14,7 @@ from .._errors import RecordingCorrupt
 
 __all__ = ["SCHEMA_VERSION", "connect"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Migrations by target version; a file at version N gets N+1.. applied in order.
 _MIGRATIONS: dict[int, str] = {
@@ -59,6 +59,10 @@ _MIGRATIONS: dict[int, str] = {
         state TEXT,                      -- JSON
         pid INTEGER NOT NULL
     );
+    """,
+    # Fingerprints become xxh3-128 (FINGERPRINT_V2); `exact` hashes the request bytes as sent.
+    2: """
+    ALTER TABLE events ADD COLUMN exact TEXT;
     """,
 }
 

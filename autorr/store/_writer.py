@@ -1,15 +1,18 @@
 """Background writer: the agent's thread only queues; this thread encodes and commits.
 
-Each wake-up drains what is queued into one transaction, so a quiet recording
-commits every event at once and a busy one batches; nothing waits longer than
-`FLUSH_INTERVAL` on disk. A process killed with SIGKILL keeps every committed event.
+The agent's side is a deque append: no lock, no wake-up. Waking the writer for each
+event would hand it the GIL just when the agent wants it back (CPython makes a
+waiting thread wait up to the 5 ms switch interval). Instead the writer wakes every
+`POLL_INTERVAL`, drains what is queued into one transaction, and yields the GIL
+between events; nothing waits longer than `FLUSH_INTERVAL` to be on disk. A process
+killed with SIGKILL keeps every committed event.
 """
 
 from __future__ import annotations
 
+import collections
 import logging
 import os
-import queue
 import threading
 import time
 import weakref
@@ -21,7 +24,7 @@ import orjson
 
 from .._events import CallRequest, Event
 from .._redact import MASK, Redactor
-from ..replay._fingerprint import SECRET_QUERY_PARAMS
+from ..replay._fingerprint import FINGERPRINT_V1, FINGERPRINT_V2, SECRET_QUERY_PARAMS, exact_key, request_fingerprint
 from ._codec import BlobSink, split_json
 from ._schema import connect
 
@@ -30,6 +33,7 @@ __all__ = ["Checkpoint", "Writer"]
 log = logging.getLogger("autorr")
 
 FLUSH_INTERVAL = 0.2  # seconds: the longest a returned call waits to be durable
+POLL_INTERVAL = 0.05  # how often the writer looks at the queue
 MAX_BATCH = 512
 
 
@@ -90,13 +94,18 @@ class Writer:
         self.raw_bytes = 0
         self.stored_bytes = 0
         self.failed: BaseException | None = None
-        self._queue: queue.Queue[Any] = queue.Queue(max_queue)
+        self.models: set[str] = set()  # requested model ids, for the recording's provenance
+        self._occurrences: dict[tuple[str, str], int] = {}
+        self._pending: collections.deque[Any] = collections.deque()
+        self._max_queue = max_queue
+        self._wake = threading.Event()
         self._known: set[str] = set()
         self._chains: dict = {}  # see _codec._chain
         path.parent.mkdir(parents=True, exist_ok=True)
         self._io_lock = threading.Lock()  # held while inside SQLite; see _before_fork
         self._conn = connect(path, create=True)
         self._known.update(r[0] for r in self._conn.execute("SELECT hash FROM blobs"))
+        self.fingerprint_version = self._fingerprint_version()
         # Forked workers (multiprocessing pools) are often killed right after their last
         # task returns: there, each event is committed before the call returns.
         self.synchronous = synchronous
@@ -105,14 +114,34 @@ class Writer:
         if not synchronous:
             self._thread.start()
 
+    def _fingerprint_version(self) -> str:
+        # Joining a recording (a child process) fingerprints the way it was begun.
+        row = self._conn.execute("SELECT value FROM meta WHERE key = 'fingerprint'").fetchone()
+        if row is not None:
+            return orjson.loads(row[0])
+        if self._conn.execute("SELECT 1 FROM events LIMIT 1").fetchone() is not None:
+            return FINGERPRINT_V1  # written before the key was stored
+        self._conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('fingerprint', ?)",
+                           (orjson.dumps(FINGERPRINT_V2).decode(),))
+        return FINGERPRINT_V2
+
     # -- producer side (the agent's threads) ---------------------------------------
     def put(self, item: Event | Checkpoint | _Meta) -> None:
         if self.synchronous:
             self._write([item])
             return
-        # Blocking when full (rather than dropping) keeps every event; the queue only
-        # fills if the disk is far slower than the agent's calls.
-        self._queue.put(item)
+        self._pending.append(item)  # atomic in CPython: no lock on the agent's thread
+        if len(self._pending) >= self._max_queue:
+            # Waiting (rather than dropping) keeps every event; the queue only fills
+            # if the disk is far slower than the agent's calls.
+            self._wake.set()
+            while len(self._pending) >= self._max_queue and self._thread.is_alive():
+                time.sleep(0.001)
+
+    @property
+    def queued(self) -> int:
+        """Items waiting for the writer thread."""
+        return len(self._pending)
 
     def set_meta(self, **values: Any) -> None:
         self.put(_Meta(values))
@@ -121,12 +150,14 @@ class Writer:
         if not self._thread.is_alive():
             return False
         barrier = _Barrier()
-        self._queue.put(barrier)
+        self._pending.append(barrier)
+        self._wake.set()
         return barrier.done.wait(timeout)
 
     def close(self, timeout: float | None = 30.0) -> None:
         if self._thread.is_alive():
-            self._queue.put(_STOP)
+            self._pending.append(_STOP)
+            self._wake.set()
             self._thread.join(timeout)
         try:
             self._conn.close()
@@ -139,13 +170,14 @@ class Writer:
 
         _session.suspend()  # files this thread opens (price table, ...) are autorr's own
         stop = False
+        pending = self._pending
         while not stop:
-            batch = [self._queue.get()]
-            while len(batch) < MAX_BATCH:
-                try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
+            if not pending:
+                self._wake.wait(POLL_INTERVAL)
+                self._wake.clear()
+            batch = []
+            while pending and len(batch) < MAX_BATCH:
+                batch.append(pending.popleft())
             barriers = [b for b in batch if isinstance(b, _Barrier)]
             stop = any(b is _STOP for b in batch)
             work = [b for b in batch if not isinstance(b, _Barrier) and b is not _STOP]
@@ -153,10 +185,6 @@ class Writer:
                 self._write(work)
             for barrier in barriers:
                 barrier.done.set()
-            if not stop and not barriers:
-                # Lets more events pile into the next transaction under load,
-                # while staying well inside the durability bound.
-                time.sleep(min(0.01, FLUSH_INTERVAL))
 
     def _write(self, items: list[Any]) -> None:
         for attempt in range(3):
@@ -184,6 +212,8 @@ class Writer:
             for item in items:
                 if isinstance(item, Event):
                     rows.append(self._event_row(item, sink))
+                    if not self.synchronous:
+                        time.sleep(0)  # let a waiting agent thread have the GIL between events
                 elif isinstance(item, Checkpoint):
                     checkpoints.append((item, len(rows)))  # events queued before it
                 elif isinstance(item, _Meta):
@@ -201,8 +231,8 @@ class Writer:
                     )
                 conn.executemany(
                     "INSERT INTO events (seq, kind, fingerprint, occurrence, started_at, duration_us, status, summary,"
-                    " request, response, body, chunks, error, meta, labels, pid) VALUES"
-                    " (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    " request, response, body, chunks, error, meta, labels, pid, exact) VALUES"
+                    " (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     rows,
                 )
                 conn.executemany(
@@ -233,6 +263,7 @@ class Writer:
                 log.debug("autorr: no metadata for %s: %s", event.summary, exc)
         request = event.request
         if isinstance(request, CallRequest):
+            self._identify(event, request)
             request = self._request_dict(request, sink)
         body_ref = None
         chunks = event.chunks
@@ -251,8 +282,26 @@ class Writer:
             None if event.error is None else self._json(event.error),
             self._json(event.meta) if event.meta else None,
             self._json(event.labels) if event.labels else None,
-            event.pid,
+            event.pid, event.exact,
         )
+
+    def _identify(self, event: Event, request: CallRequest) -> None:
+        """Fingerprint and occurrence number, here rather than on the agent's thread.
+
+        Occurrences count in the order calls finish; only calls with identical requests
+        running at the same time can tell, and their answers are interchangeable. Idempotent,
+        so a retried transaction does not count an event twice.
+        """
+        if event.fingerprint is None:
+            event.fingerprint = request_fingerprint(request, self.fingerprint_version)
+        event.exact = exact_key(request)
+        key = (event.kind, event.fingerprint)
+        if event.occurrence is None:
+            event.occurrence = self._occurrences.get(key, 0)
+        self._occurrences[key] = max(self._occurrences.get(key, 0), event.occurrence + 1)
+        model = event.meta.get("model")
+        if isinstance(model, str):
+            self.models.add(model)
 
     def _request_dict(self, req: CallRequest, sink: BlobSink) -> dict[str, Any]:
         query = [(k, MASK if k.lower() in SECRET_QUERY_PARAMS else v) for k, v in req.query]
