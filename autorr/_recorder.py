@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import _session
+from . import _alerts, _session
 from ._config import Config, load_config
 from ._errors import ConfigError, NotActive
 from ._events import CallRequest, Event, Kind, Status
@@ -99,6 +99,8 @@ class CallHandle:
             self.recorder._finish(self, status, error)
         except Exception as exc:  # the host program comes first
             log.warning("autorr: failed to record %s: %s", self.request.summary, exc)
+            _alerts.notify("recording_failure", self.recorder.id,
+                           f"autorr: failed to record {self.request.summary}: {exc}", error=repr(exc))
 
 
 class Recorder(_session.Scoped):
@@ -194,6 +196,7 @@ class Recorder(_session.Scoped):
         writer.set_meta(ended_at=ended)
         writer.flush()
         self.manifest = self._manifest(ended)
+        _alerts.check_storage(self.id, self.manifest.size_bytes, str(self.path))
         writer.set_meta(manifest=self.manifest.as_dict())
         writer.close()
         self._writer = None
@@ -214,6 +217,8 @@ class Recorder(_session.Scoped):
 
     def _on_write_error(self, exc: BaseException) -> None:
         log.error("autorr: recording %s lost events: %s", self.id, exc)
+        _alerts.notify("recording_failure", self.id, f"autorr: recording {self.id} lost events: {exc}",
+                       error=repr(exc))
 
     def _ensure_writer(self) -> Any:
         # After fork() the writer thread is gone and the SQLite handle must not be shared.

@@ -15,7 +15,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from .. import _session
+from .. import _alerts, _session
 from .._config import Config, ReplayMode, Timing, load_config
 from .._errors import ConfigError, StrictReplayMismatch
 from .._events import CallRequest, Event, Kind, Status
@@ -149,6 +149,7 @@ class Player(_session.Scoped):
         return self.recording_id or ""
 
     def stop(self) -> dict[str, Any]:
+        _alerts.session_ended(self)
         self.active = False
         child = self._child
         if child is not None and child.active:
@@ -391,6 +392,7 @@ class Player(_session.Scoped):
         self._count("mismatched", category)
         with self._lock:
             self._mismatches.append(details)
+        _alerts.on_mismatch(self)
 
     def statistics(self) -> dict[str, Any]:
         with self._lock:
