@@ -32,19 +32,27 @@ class CallRequest:
     unparsed, and replay usually matches on the raw bytes (`exact_key`) without it.
     """
 
-    __slots__ = ("method", "url", "host", "path", "query", "headers", "body", "content_type", "_json")
+    __slots__ = ("method", "url", "host", "path", "query", "_headers", "body", "content_type", "_json")
 
     def __init__(self, method: str, url: str, host: str, path: str, query: list[tuple[str, str]],
-                 headers: list[tuple[str, str]], body: bytes, json: Any = _UNPARSED, content_type: str = "") -> None:
+                 headers: list[tuple[str, str]] | list[tuple[bytes, bytes]], body: bytes, json: Any = _UNPARSED,
+                 content_type: str = "") -> None:
         self.method = method
         self.url = url
         self.host = host
         self.path = path
         self.query = query
-        self.headers = headers
+        self._headers = headers  # raw (bytes) pairs are decoded on first use, off the hot path
         self.body = body
         self.content_type = content_type
         self._json = json
+
+    @property
+    def headers(self) -> list[tuple[str, str]]:
+        headers = self._headers
+        if headers and isinstance(headers[0][0], bytes):
+            headers = self._headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers]
+        return headers  # type: ignore[return-value]
 
     @property
     def json(self) -> Any:

@@ -148,7 +148,7 @@ class Recorder(_session.Scoped):
             raise ConfigError(f"recording {self.id!r} already exists at {self.path}; choose another id")
         try:
             self._writer = Writer(self.path, redactor=self.redactor, compression=self.config.compression,
-                                  on_error=self._on_write_error, enrich=_enrich)
+                                  on_error=self._on_write_error, enrich=_enrich, warm=_warm)
         except (OSError, sqlite3.Error) as exc:
             raise ConfigError(f"cannot write recording {self.path} (AUTORR_DIR={self.directory}): {exc}") from None
         self._pid = os.getpid()
@@ -298,6 +298,12 @@ class Recorder(_session.Scoped):
     def flush(self) -> None:
         if self._writer is not None:
             self._writer.flush()
+
+
+def _warm() -> None:
+    from ._llm import price_table
+
+    price_table()
 
 
 def _enrich(event: Event) -> None:

@@ -32,21 +32,26 @@ _SECRET_HEADER = re.compile(
 _SECRET_ENV = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH", re.I)
 _MIN_SECRET_LEN = 8
 
+# (pattern, literals one of which every match contains, in lower case). A body is
+# searched with a pattern only when one of its literals is in it: `in` runs at memory
+# speed, a regex alternation tries every branch at every byte (~100 µs for 2 KB).
 _PATTERNS = (
-    rb"sk-(?:ant-|proj-|svcacct-)?[A-Za-z0-9_\-]{16,}",  # OpenAI / Anthropic
-    rb"(?:AKIA|ASIA)[0-9A-Z]{16}",  # AWS access key id
-    rb"gh[pousr]_[A-Za-z0-9]{30,}",  # GitHub
-    rb"github_pat_[A-Za-z0-9_]{30,}",
-    rb"xox[abposr]-[A-Za-z0-9-]{10,}",  # Slack
-    rb"AIza[0-9A-Za-z_\-]{35}",  # Google
-    rb"hf_[A-Za-z0-9]{30,}",  # Hugging Face
-    rb"(?i:bearer)\s+[A-Za-z0-9._~+/=\-]{16,}",
-    rb"eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}",  # JWT
-    rb"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----",
+    (rb"sk-(?:ant-|proj-|svcacct-)?[A-Za-z0-9_\-]{16,}", (b"sk-",)),  # OpenAI / Anthropic
+    (rb"(?:AKIA|ASIA)[0-9A-Z]{16}", (b"akia", b"asia")),  # AWS access key id
+    (rb"gh[pousr]_[A-Za-z0-9]{30,}", (b"ghp_", b"gho_", b"ghu_", b"ghs_", b"ghr_")),  # GitHub
+    (rb"github_pat_[A-Za-z0-9_]{30,}", (b"github_pat_",)),
+    (rb"xox[abposr]-[A-Za-z0-9-]{10,}", (b"xox",)),  # Slack
+    (rb"AIza[0-9A-Za-z_\-]{35}", (b"aiza",)),  # Google
+    (rb"hf_[A-Za-z0-9]{30,}", (b"hf_",)),  # Hugging Face
+    (rb"(?i:bearer)\s+[A-Za-z0-9._~+/=\-]{16,}", (b"bearer",)),
+    (rb"eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}", (b"eyj",)),  # JWT
+    (rb"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----", (b"-----begin",)),
 )
 # Values under credential-like names, in JSON ("api_key": "...") and in KEY=value text.
 # Narrow on purpose: response bodies are scrubbed too, and a logprobs "token" or a
 # "MAX_TOKENS=4096" in generated code must replay unchanged.
+_NAMED_JSON = (b'key"', b'password"', b'passwd"', b'secret"', b'credential"', b'token"')
+_NAMED_TEXT = (b"_key", b"_token", b"_secret", b"_password", b"_passwd")  # and an "="
 _NAMED = re.compile(
     rb'(?i)("[a-z0-9_-]*(?:api[_-]?key|password|passwd|secret|private[_-]?key|credential'
     rb'|(?:access|refresh|auth|id|session|bearer)[_-]?token)"\s*:\s*")([^"\\]{4,})(")'
@@ -64,8 +69,8 @@ def _mask_named(match: re.Match[bytes]) -> bytes:
 
 
 _STRICT_PATTERNS = (
-    rb"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}",  # e-mail
-    rb"\b(?:\d[ -]?){13,19}\b",  # card-like numbers
+    (rb"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}", (b"@",)),  # e-mail
+    (rb"\b(?:\d[ -]?){13,19}\b", (b"0", b"1", b"2", b"3", b"4", b"5", b"6", b"7", b"8", b"9")),  # card-like
 )
 
 
@@ -90,9 +95,9 @@ class Redactor:
         sources = list(_PATTERNS) if patterns and self.level != RedactionLevel.MINIMAL else []
         if patterns and self.level == RedactionLevel.STRICT:
             sources += _STRICT_PATTERNS
-        # One alternation, one pass over the data, however many formats are known.
-        self._patterns = [re.compile(b"|".join(b"(?:%s)" % p for p in sources))] if sources else []
+        self._patterns = [(re.compile(p), literals) for p, literals in sources]
         self._known_re: re.Pattern[bytes] | None = None
+        self._known_list: tuple[bytes, ...] = ()
         self._environ = os.environ if environ is None else environ
         self._env_size = -1
         self.refresh()
@@ -117,6 +122,7 @@ class Redactor:
             if added:
                 # Longest first, so a key that contains another is masked whole.
                 alternatives = sorted(self._known, key=len, reverse=True)
+                self._known_list = tuple(alternatives)  # read without the lock by `scrub`
                 self._known_re = re.compile(b"|".join(re.escape(v) for v in alternatives))
 
     def headers(self, headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -135,12 +141,17 @@ class Redactor:
 
     def scrub(self, data: bytes) -> bytes:
         known = self._known_re
-        if known is not None:
+        if known is not None and any(secret in data for secret in self._known_list):
             data = known.sub(_MASK_B, data)
-        for pattern in self._patterns:
-            data = pattern.sub(_MASK_B, data)
         if self._patterns:
-            data = _NAMED.sub(_mask_named, data)
+            lowered = data.lower()
+            for pattern, literals in self._patterns:
+                if any(literal in lowered for literal in literals):
+                    data = pattern.sub(_MASK_B, data)
+                    lowered = data.lower()
+            if any(literal in lowered for literal in _NAMED_JSON) or (
+                    b"=" in data and any(literal in lowered for literal in _NAMED_TEXT)):
+                data = _NAMED.sub(_mask_named, data)
         return data
 
     def scrub_text(self, text: str) -> str:

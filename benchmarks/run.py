@@ -170,7 +170,7 @@ def peers_throughput(ns: list[int], reps: int, tools: list[str]) -> list[dict]:
     rows = []
     for n in ns:
         for tool in tools:
-            row: dict = {"tool": tool, "sdk": "openai", "n": n}
+            row: dict = {"tool": tool, "sdk": "openai", "n": n, "reps": reps}
             samples: dict[str, list[dict]] = {"record": [], "replay": []}
             for _ in range(reps):
                 work = Path(tempfile.mkdtemp(prefix=f"autorr-bench-{tool}-"))
@@ -264,7 +264,7 @@ def peers_markdown(result: dict) -> str:
              f"{result['versions']['openai']}, httpx2 {result['versions']['httpx2']}), each tool with its "
              "default settings; peers in their own venvs (benchmarks/peers/setup.sh): "
              + ", ".join(f"{t} {peers.TOOLS[t].version}" for t in result["tools"])
-             + f". {result['reps']} repetition(s); 1-minute load average {result['load_avg'][0]:.1f} before, "
+             + f". Repetitions: {', '.join(map(str, result['reps']))} (per row in peers.json); 1-minute load average {result['load_avg'][0]:.1f} before, "
              f"{result['load_avg'][1]:.1f} after (2 cores: other work on the machine shows up in own).", "",
              "own = time inside the tool's interception function minus the real transport call under it",
              "(for peers, which read the whole body inside their interception, also minus reading that body",
@@ -340,7 +340,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=HERE / "results")
     parser.add_argument("--peers", action="store_true", help="also the peer tools, into results/peers.*")
     parser.add_argument("--peers-only", action="store_true",
-                        help="only the peer tools; ratios to autorr from results/latest.json")
+                        help="only the peer tools (and autorr beside them), not latest.*; rows for other N "
+                             "are kept from the last peers.json")
     parser.add_argument("--tools", default=",".join(peers.TOOLS), help="comma-separated peers")
     args = parser.parse_args()
     ns = [50] if args.quick else [int(n) for n in args.ns.split(",")]
@@ -363,8 +364,15 @@ def main() -> None:
         commit = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=HERE, capture_output=True,
                                 text=True).stdout.strip()
         load_before = os.getloadavg()[0]
-        result = {**machine, "tools": tools, "reps": args.reps, "autorr_commit": commit,
-                  "throughput": peers_throughput(ns, args.reps, ["autorr"] + tools), "checks": peers_checks(tools),
+        rows = peers_throughput(ns, args.reps, ["autorr"] + tools)
+        try:  # rows for the N not run this time stay, so N=1000 can be a run of its own
+            kept = [r for r in json.loads((args.out / "peers.json").read_text())["throughput"]
+                    if r["n"] not in ns and r["tool"] in ["autorr"] + tools]
+        except (OSError, ValueError, KeyError):
+            kept = []
+        rows = sorted(kept + rows, key=lambda r: (r["n"], (["autorr"] + tools).index(r["tool"])))
+        result = {**machine, "tools": tools, "reps": sorted({r.get("reps", 1) for r in rows}),
+                  "autorr_commit": commit, "throughput": rows, "checks": peers_checks(tools),
                   "load_avg": [load_before, os.getloadavg()[0]]}
         (args.out / "peers.json").write_text(json.dumps(result, indent=2))
         (args.out / "peers.md").write_text(peers_markdown(result))

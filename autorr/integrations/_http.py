@@ -176,6 +176,12 @@ class Tee:
         else:
             self.handle.finish(Status.ERROR, exc)
 
+    def __del__(self) -> None:
+        # A response dropped half-read still leaves the chunks that did arrive (cheaper
+        # than a weakref.finalize per response: the tee lives exactly as long as the body).
+        if not self.handle.done:
+            self.handle.finish(Status.INCOMPLETE)
+
 
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime
 import functools
-import weakref
 from typing import Any
 
 from .._events import CallRequest, Status
@@ -24,13 +23,10 @@ __all__ = ["PATCHES"]
 
 def _call_request(request: Any) -> CallRequest:
     url = request.url
-    content_type = request.headers.get("content-type", "")
-    body = request.content
     return CallRequest(
         method=request.method, url=str(url), host=url.host, path=url.path,
-        query=list(url.params.multi_items()),
-        headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw],
-        body=body, content_type=content_type,
+        query=list(url.params.multi_items()) if url.query else [],
+        headers=request.headers.raw, body=request.content, content_type=request.headers.get("content-type", ""),
     )
 
 
@@ -109,8 +105,6 @@ def _attach_tee(lib: Any, response: Any, handle: Any, streamed: bool, is_async: 
     tee = Tee(handle, decode)
     tee_sync, tee_async, _, _ = _stream_classes(lib)
     response.stream = (tee_async if is_async else tee_sync)(response.stream, tee)
-    # A response dropped half-read still leaves the chunks that did arrive.
-    weakref.finalize(response, handle.finish, Status.INCOMPLETE)
 
 
 def _replay_response(lib: Any, request: Any, decision: Serve, is_async: bool) -> Any:
@@ -130,10 +124,11 @@ def _replay_response(lib: Any, request: Any, decision: Serve, is_async: bool) ->
     return response
 
 
-def _replay_hooks(client: Any, response: Any) -> list[Any]:
+def _replay_hooks(client: Any, response: Any, meta: dict[str, Any]) -> list[Any]:
     """What the client would have done with a real response: keep its cookies, run its hooks."""
     try:
-        client.cookies.extract_cookies(response)
+        if any(k.lower() == "set-cookie" for k, _ in meta.get("headers") or ()):
+            client.cookies.extract_cookies(response)
         return list(client.event_hooks.get("response", ()))
     except Exception:  # a client without these (a subclass): nothing to run
         return []
@@ -160,7 +155,7 @@ def sync_send(lib: Any):
             return wrapped(*args, **kwargs)
         if isinstance(decision, Serve):
             response = _replay_response(lib, request, decision, is_async=False)
-            for hook in _replay_hooks(instance, response):
+            for hook in _replay_hooks(instance, response, decision.event.response or {}):
                 hook(response)
         else:
             token = enter_live()
@@ -195,7 +190,7 @@ def async_send(lib: Any):
             return await wrapped(*args, **kwargs)
         if isinstance(decision, Serve):
             response = _replay_response(lib, request, decision, is_async=True)
-            for hook in _replay_hooks(instance, response):
+            for hook in _replay_hooks(instance, response, decision.event.response or {}):
                 await hook(response)
         else:
             token = enter_live()

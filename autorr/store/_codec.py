@@ -9,10 +9,10 @@ however often it is sent, and a request row holds a few hashes.
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any, Callable
 
 import orjson
+import xxhash
 
 __all__ = ["LIST", "REF", "BlobSink", "decode_blob", "join_json", "split_json", "zstd_compress"]
 
@@ -46,16 +46,20 @@ def _zstd_decompress(data: bytes) -> bytes:
 
 
 def blob_hash(data: bytes) -> str:
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
+    # A key, not a security boundary; readers never recompute it (older files hold
+    # blake2b keys and read the same).
+    return xxhash.xxh3_128_hexdigest(data)
 
 
 class BlobSink:
     """Collects new blobs for one transaction, skipping those already stored."""
 
     def __init__(self, known: set[str], compression: bool, scrub: Callable[[bytes], bytes],
-                 chains: dict[tuple[str | None, bytes], str] | None = None) -> None:
+                 chains: dict[Any, Any] | None = None) -> None:
         self.known = known
-        self.chains = {} if chains is None else chains  # (parent node, element bytes) -> node
+        # (parent node, element bytes) -> node, and RECENT -> the last lists chained;
+        # cleared by the writer when a transaction fails (its blobs never landed).
+        self.chains = {} if chains is None else chains
         self.compression = compression
         self.scrub = scrub
         self.rows: list[tuple[str, int, int, bytes]] = []
@@ -93,21 +97,50 @@ def _maybe_ref(value: Any, sink: BlobSink) -> Any:
     return value
 
 
+RECENT = "recent"  # key in `BlobSink.chains`: [(list, its nodes)], newest last
+_RECENT_LISTS = 8  # conversations interleaved by several agents in one process
+
+
+def _shared_prefix(items: list[Any], sink: BlobSink) -> tuple[int, list[str]]:
+    """The longest prefix of ``items`` chained before, and its nodes.
+
+    Turn n+1 of a conversation re-sends turn n's list plus a message or two: one
+    C-level list comparison finds that, instead of serialising every message again.
+    """
+    best: tuple[int, list[str]] = (0, [])
+    for old, nodes in reversed(sink.chains.get(RECENT, ())):  # newest (longest) first
+        size = len(old)
+        if size <= best[0] or not old or not items or old[0] != items[0]:
+            continue
+        if size <= len(items) and items[:size] == old:
+            best = (size, nodes)
+        else:
+            same = next((i for i, (a, b) in enumerate(zip(items, old)) if a != b), min(size, len(items)))
+            if same > best[0]:
+                best = (same, nodes)
+    return best
+
+
 def _chain(items: list[Any], sink: BlobSink) -> str | None:
     """Store a list as a chain of nodes ``[parent, element]``; returns the last node's hash.
 
     A node's hash covers its whole prefix, so a conversation that grows by one
     message per turn adds one node per turn: storage stays linear in its length.
     """
-    parent = None
     chains = sink.chains
-    for element in items:
-        # A conversation's prefix was chained on an earlier turn: one dict lookup per message.
+    start, known_nodes = _shared_prefix(items, sink)
+    nodes = known_nodes[:start]
+    parent = nodes[-1] if nodes else None
+    for element in items[start:]:
         key = (parent, orjson.dumps(element))
         node = chains.get(key)
         if node is None:
             node = chains[key] = sink.put(orjson.dumps([parent, _maybe_ref(element, sink)]))
+        nodes.append(node)
         parent = node
+    recent = chains.setdefault(RECENT, [])
+    recent.append((items, nodes))
+    del recent[:-_RECENT_LISTS]
     return parent
 
 

@@ -56,6 +56,7 @@ class Reader:
         self._conn.execute("PRAGMA query_only = ON")
         self._lock = threading.Lock()
         self._blob_cache: dict[str, bytes] = {}
+        self._ahead: dict[int, tuple] = {}  # see `answer`
 
     def close(self) -> None:
         self._conn.close()
@@ -125,16 +126,27 @@ class Reader:
             raise KeyError(event_id)
         return self._event(rows[0], with_body)
 
+    READ_AHEAD = 64
+
     def answer(self, event_id: int) -> Event:
-        """What replay serves: the event with its body, in one query (the request stays unparsed)."""
-        rows = self._query(
-            "SELECT e.id, e.seq, e.kind, e.fingerprint, e.occurrence, e.started_at, e.duration_us, e.status,"
-            " e.response, e.chunks, e.error, e.body, b.codec, b.data FROM events e"
-            " LEFT JOIN blobs b ON b.hash = e.body WHERE e.id = ?", (event_id,))
-        if not rows:
+        """What replay serves: the event with its body (the request stays unparsed).
+
+        Replay mostly asks for events in recorded order, so one query fetches this event
+        and the next `READ_AHEAD`; bodies are decompressed only when served.
+        """
+        with self._lock:
+            row = self._ahead.pop(event_id, None)
+            if row is None:
+                self._ahead = {r[0]: r for r in self._conn.execute(
+                    "SELECT e.id, e.seq, e.kind, e.fingerprint, e.occurrence, e.started_at, e.duration_us, e.status,"
+                    " e.response, e.chunks, e.error, e.body, b.codec, b.data FROM events e"
+                    " LEFT JOIN blobs b ON b.hash = e.body WHERE e.id >= ? ORDER BY e.id LIMIT ?",
+                    (event_id, self.READ_AHEAD))}
+                row = self._ahead.pop(event_id, None)
+        if row is None:
             raise KeyError(event_id)
         (event_id, seq, kind, fp, occ, started, dur, status, response, chunks, error, digest, codec,
-         data) = rows[0]
+         data) = row
         if digest is not None and data is None:
             raise KeyError(f"blob {digest} missing from {self.path}")
         return Event(
@@ -158,9 +170,11 @@ class Reader:
         req = dict(event.request) if isinstance(event.request, dict) else {}
         if "json" in req:
             req["json"] = join_json(req["json"], self.blob)
-        body = req.get("body")
-        if isinstance(body, dict) and REF in body:
-            req["body"] = self.blob(body[REF])
+        for part in ("body", "headers"):
+            value = req.get(part)
+            if isinstance(value, dict) and REF in value:
+                data = self.blob(value[REF])
+                req[part] = data if part == "body" else [tuple(h) for h in orjson.loads(data)]
         return req
 
     def checkpoints(self) -> list[dict[str, Any]]:

@@ -25,7 +25,7 @@ import orjson
 from .._events import CallRequest, Event
 from .._redact import MASK, Redactor
 from ..replay._fingerprint import FINGERPRINT_V1, FINGERPRINT_V2, SECRET_QUERY_PARAMS, exact_key, request_fingerprint
-from ._codec import BlobSink, split_json
+from ._codec import REF, SPLIT_MIN, BlobSink, split_json, zstd_compress
 from ._schema import connect
 
 __all__ = ["Checkpoint", "Writer"]
@@ -83,9 +83,11 @@ os.register_at_fork(before=_before_fork, after_in_parent=_after_fork, after_in_c
 class Writer:
     def __init__(self, path: Path, *, redactor: Redactor, compression: bool = True, max_queue: int = 10_000,
                  on_error: Callable[[BaseException], None] | None = None,
-                 enrich: Callable[[Event], None] | None = None, synchronous: bool = False) -> None:
+                 enrich: Callable[[Event], None] | None = None, synchronous: bool = False,
+                 warm: Callable[[], None] | None = None) -> None:
         self.path = path
         self.enrich = enrich  # adds metadata to an event, here rather than on the agent's thread
+        self._warm = warm  # one-time imports and tables, loaded before the first event arrives
         self.redactor = redactor
         self.compression = compression
         self.on_error = on_error
@@ -169,6 +171,12 @@ class Writer:
         from .. import _session
 
         _session.suspend()  # files this thread opens (price table, ...) are autorr's own
+        try:
+            zstd_compress(b"autorr warm-up " * 8)
+            if self._warm is not None:
+                self._warm()
+        except Exception as exc:  # pragma: no cover - the first event pays instead
+            log.debug("autorr: writer warm-up failed: %s", exc)
         stop = False
         pending = self._pending
         while not stop:
@@ -251,6 +259,17 @@ class Writer:
         self.raw_bytes += sink.raw_bytes
         self.stored_bytes += sink.stored_bytes
 
+    def _labels_json(self, labels: dict[str, Any]) -> str:
+        # The same few labels on every event of a recording.
+        try:
+            key = ("labels", tuple(labels.items()))
+            text = self._chains.get(key)
+        except TypeError:  # an unhashable label value
+            return self._json(labels)
+        if text is None:
+            text = self._chains[key] = self._json(labels)
+        return text
+
     def _json(self, value: Any) -> str:
         text = orjson.dumps(value, default=str).decode()
         return self.redactor.scrub_text(text)
@@ -281,7 +300,7 @@ class Writer:
             None if chunks is None else orjson.dumps(chunks).decode(),
             None if event.error is None else self._json(event.error),
             self._json(event.meta) if event.meta else None,
-            self._json(event.labels) if event.labels else None,
+            self._labels_json(event.labels) if event.labels else None,
             event.pid, event.exact,
         )
 
@@ -310,13 +329,27 @@ class Writer:
             url = url.split("?", 1)[0] + "?" + "&".join(f"{k}={v}" for k, v in query)
         out: dict[str, Any] = {
             "method": req.method, "url": url, "host": req.host, "path": req.path, "query": query,
-            "headers": self.redactor.headers(req.headers), "content_type": req.content_type,
+            "headers": self._headers_ref(req.headers, sink), "content_type": req.content_type,
         }
         if req.json is not None:
             out["json"] = split_json(req.json, sink)
         elif req.body:
             out["body"] = {"$ref": sink.put(req.body)}
         return out
+
+    def _headers_ref(self, headers: list[tuple[str, str]], sink: BlobSink) -> Any:
+        """A client sends the same headers with every call: stored once, as a blob.
+
+        Content-Length is left out (the body says it); credential values are masked
+        and learned, so `scrub` removes them wherever else they appear.
+        """
+        kept = tuple((k, v) for k, v in headers if k.lower() != "content-length")
+        key = ("headers", kept)
+        ref = sink.chains.get(key)
+        if ref is None:
+            masked = orjson.dumps(self.redactor.headers(kept))
+            ref = sink.chains[key] = {REF: sink.put(masked)} if len(masked) >= SPLIT_MIN else orjson.loads(masked)
+        return ref
 
     def _scrub_body(self, body: bytes, chunks: list[tuple[int, int]] | None) -> tuple[bytes, Any]:
         scrubbed = self.redactor.scrub(body)
