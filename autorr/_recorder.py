@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from . import _alerts, _session
 from ._config import Config, load_config
 from ._errors import ConfigError, NotActive
@@ -127,6 +129,7 @@ class Recorder(_session.Scoped):
         self._open: "weakref.WeakSet[CallHandle]" = weakref.WeakSet()
         self._writer: Any = None
         self._pid = 0
+        self._owner = False
         self._started_at = 0.0
         self.manifest: Manifest | None = None
         self._provenance_thread: threading.Thread | None = None
@@ -152,6 +155,7 @@ class Recorder(_session.Scoped):
         except (OSError, sqlite3.Error) as exc:
             raise ConfigError(f"cannot write recording {self.path} (AUTORR_DIR={self.directory}): {exc}") from None
         self._pid = os.getpid()
+        self._owner = not join  # the process that created the file compacts it at stop
         self._started_at = time.time()
         self.started_cwd = os.getcwd()
         if not join:
@@ -194,15 +198,24 @@ class Recorder(_session.Scoped):
         if writer.models:
             writer.set_meta(models=sorted(writer.models))
         writer.set_meta(ended_at=ended)
-        writer.flush()
-        self.manifest = self._manifest(ended)
-        _alerts.check_storage(self.id, self.manifest.size_bytes, str(self.path))
-        writer.set_meta(manifest=self.manifest.as_dict())
         writer.close()
         self._writer = None
+        if self._owner and self.config.compression:
+            self._compact()
+        self.manifest = self._manifest(ended)
+        _alerts.check_storage(self.id, self.manifest.size_bytes, str(self.path))
+        _store_manifest(self.path, self.manifest)
         if _session.get_default() is self:
             _session.set_default(None)
         return self.manifest
+
+    def _compact(self) -> None:
+        from .store import compact
+
+        try:
+            compact(self.path)
+        except Exception as exc:  # the recording is complete without it
+            log.warning("autorr: could not compact %s: %s", self.path, exc)
 
     def _manifest(self, ended: float) -> Manifest:
         from .store import Reader
@@ -232,6 +245,7 @@ class Recorder(_session.Scoped):
             self._writer = Writer(self.path, redactor=self.redactor, compression=self.config.compression,
                                   enrich=_enrich, synchronous=True)
             self._pid = os.getpid()
+            self._owner = False
             self._open = weakref.WeakSet()
             # A forked multiprocessing worker leaves through os._exit(): atexit never runs there.
             util.Finalize(None, self._writer.close, exitpriority=0)
@@ -298,6 +312,21 @@ class Recorder(_session.Scoped):
     def flush(self) -> None:
         if self._writer is not None:
             self._writer.flush()
+
+
+def _store_manifest(path: Path, manifest: Manifest) -> None:
+    from .store import connect
+
+    try:
+        conn = connect(path, create=True)
+        try:
+            conn.execute("INSERT INTO meta (key, value) VALUES ('manifest', ?) ON CONFLICT(key) DO UPDATE"
+                         " SET value = excluded.value", (orjson.dumps(manifest.as_dict()).decode(),))
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # leave one self-contained file behind
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:  # the events are all there; only the summary row is missing
+        log.warning("autorr: could not store the manifest of %s: %s", path, exc)
 
 
 def _warm() -> None:

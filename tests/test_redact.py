@@ -47,3 +47,44 @@ def test_values_under_credential_names_but_not_token_counts():
 def test_custom_token_headers_are_masked():
     assert is_secret_header("X-Custom-Token") and is_secret_header("x-service-key")
     assert not is_secret_header("x-ratelimit-remaining-tokens") and not is_secret_header("x-request-id")
+
+
+def test_every_known_format_is_found_whatever_its_case_or_place():
+    # The scrubber only runs a pattern where one of its anchors occurs: each anchor must
+    # be one every match contains, in any case the pattern allows.
+    r = Redactor(environ={})
+    secrets = [b"sk-proj-abcdefghijklmnopqrstuv", b"ASIAABCDEFGHIJKLMNOP", b"ghp_" + b"a" * 36,
+               b"github_pat_" + b"b" * 40, b"xoxb-1234567890-abc", b"AIza" + b"c" * 35, b"hf_" + b"d" * 34,
+               b"BEARER abcdefghijklmnop1234", b"eyJabcdefghij.eyJabcdefghij.abcdefghijkl",
+               b"-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----"]
+    for secret in secrets:
+        scrubbed = r.scrub(b'data: {"content": "see ' + secret + b' here"}\n\n')
+        assert secret not in scrubbed and MASK.encode() in scrubbed, secret
+    assert r.scrub(b'{"Refresh_Token": "abcdef1234"}') == f'{{"Refresh_Token": "{MASK}"}}'.encode()
+    assert r.scrub(b"export Github_Token=abcdef1234") == f"export Github_Token={MASK}".encode()
+    # plain LLM traffic passes through unchanged
+    body = b'data: {"usage": {"completion_tokens": 5, "total_tokens": 9}, "choices": [{"delta": {"content": "hi"}}]}'
+    assert r.scrub(body) == body
+
+
+def test_secrets_learned_while_scrubbing_on_another_thread():
+    import threading
+
+    r = Redactor(environ={})
+    stop = threading.Event()
+
+    def learn():
+        i = 0
+        while not stop.is_set():
+            r.learn([f"learned-secret-{i:08d}"])
+            i += 1
+
+    thread = threading.Thread(target=learn)
+    thread.start()
+    try:
+        for _ in range(2000):
+            r.scrub(b"learned-secret-00000001 and more text")
+    finally:
+        stop.set()
+        thread.join()
+    assert r.scrub(b"learned-secret-00000001") == MASK.encode()

@@ -4,8 +4,9 @@ The store knows nothing of integrations or SDKs: it takes `Event` objects in and
 them back.
 """
 
+from ._compact import compact
 from ._reader import SUFFIX, Reader, list_recordings, resolve
 from ._schema import SCHEMA_VERSION, connect
 from ._writer import Checkpoint, Writer
 
-__all__ = ["SCHEMA_VERSION", "SUFFIX", "Checkpoint", "Reader", "Writer", "connect", "list_recordings", "resolve"]
+__all__ = ["SCHEMA_VERSION", "SUFFIX", "Checkpoint", "Reader", "Writer", "compact", "connect", "list_recordings", "resolve"]

@@ -14,14 +14,16 @@ from typing import Any, Callable
 import orjson
 import xxhash
 
-__all__ = ["LIST", "REF", "BlobSink", "decode_blob", "join_json", "split_json", "zstd_compress"]
+__all__ = ["DICT_KEY", "LIST", "REF", "ZSTD_DICT", "BlobSink", "decode_blob", "join_json", "split_json",
+           "zstd_compress", "zstd_dict_compressor", "zstd_dict_decompressor"]
 
 REF = "$ref"
 LIST = "$list"  # a chain of list nodes, see `_chain`
 SPLIT_MIN = 256  # smaller values stay inline: a row of their own costs more
 COMPRESS_MIN = 96
 
-RAW, ZSTD = 0, 1
+RAW, ZSTD, ZSTD_DICT = 0, 1, 2  # ZSTD_DICT: with the recording's dictionary (see _compact)
+DICT_KEY = "zstd-dict"  # the blob holding that dictionary
 
 _zc = None
 _zd = None
@@ -43,6 +45,18 @@ def _zstd_decompress(data: bytes) -> bytes:
 
         _zd = zstandard.ZstdDecompressor()
     return _zd.decompress(data)
+
+
+def zstd_dict_compressor(dictionary: bytes) -> Any:
+    import zstandard
+
+    return zstandard.ZstdCompressor(level=12, dict_data=zstandard.ZstdCompressionDict(dictionary))
+
+
+def zstd_dict_decompressor(dictionary: bytes) -> Any:
+    import zstandard
+
+    return zstandard.ZstdDecompressor(dict_data=zstandard.ZstdCompressionDict(dictionary))
 
 
 def blob_hash(data: bytes) -> str:
@@ -85,8 +99,15 @@ class BlobSink:
         return digest
 
 
-def decode_blob(codec: int, data: bytes) -> bytes:
-    return _zstd_decompress(data) if codec == ZSTD else bytes(data)
+def decode_blob(codec: int, data: bytes, dictionary: Any = None) -> bytes:
+    """A stored blob's bytes; ``dictionary`` is a `zstd_dict_decompressor` for ZSTD_DICT."""
+    if codec == ZSTD:
+        return _zstd_decompress(data)
+    if codec == ZSTD_DICT:
+        if dictionary is None:
+            raise ValueError("blob compressed with a dictionary the recording does not hold")
+        return dictionary.decompress(data)
+    return bytes(data)
 
 
 def _maybe_ref(value: Any, sink: BlobSink) -> Any:

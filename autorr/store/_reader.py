@@ -12,7 +12,7 @@ import orjson
 from .._errors import RecordingNotFound
 from .._events import Event
 from ..replay._fingerprint import FINGERPRINT_V1
-from ._codec import REF, decode_blob, join_json
+from ._codec import DICT_KEY, REF, decode_blob, join_json, zstd_dict_decompressor
 from ._schema import connect
 
 __all__ = ["SUFFIX", "Reader", "list_recordings", "resolve"]
@@ -57,6 +57,7 @@ class Reader:
         self._lock = threading.Lock()
         self._blob_cache: dict[str, bytes] = {}
         self._ahead: dict[int, tuple] = {}  # see `answer`
+        self._dictionary: Any = None  # a compacted recording's zstd dictionary, once needed
 
     def close(self) -> None:
         self._conn.close()
@@ -85,10 +86,26 @@ class Reader:
         rows = self._query("SELECT codec, data FROM blobs WHERE hash = ?", (digest,))
         if not rows:
             raise KeyError(f"blob {digest} missing from {self.path}")
-        data = decode_blob(rows[0][0], rows[0][1])
+        data = decode_blob(rows[0][0], rows[0][1], self._dict(rows[0][0]))
         if len(data) < 64_000:  # messages of a growing history are fetched again and again
             self._blob_cache[digest] = data
         return data
+
+    def _dict(self, codec: int) -> Any:
+        if codec != 2 or self._dictionary is not None:
+            return self._dictionary
+        rows = self._query("SELECT data FROM blobs WHERE hash = ?", (DICT_KEY,))
+        if rows:
+            self._dictionary = zstd_dict_decompressor(bytes(rows[0][0]))
+        return self._dictionary
+
+    def _json(self, value: str | bytes | None) -> Any:
+        """A JSON column: text, or (compacted) compressed with the recording's dictionary."""
+        if value is None:
+            return None
+        if isinstance(value, bytes):
+            value = self._dict(2).decompress(value)
+        return orjson.loads(value)
 
     def index(self) -> dict[tuple[str, str], dict[int, int]]:
         """(kind, fingerprint) -> {occurrence: event id}: the O(1) replay lookup."""
@@ -114,8 +131,10 @@ class Reader:
 
     def count(self) -> tuple[int, int]:
         """(events, chunks)"""
-        rows = self._query("SELECT count(*), coalesce(sum(json_array_length(chunks)), 0) FROM events")
-        return rows[0][0], rows[0][1]
+        # Chunk lists of a compacted recording are compressed: counted here, not in SQL.
+        chunks = self._query("SELECT chunks FROM events WHERE chunks IS NOT NULL")
+        (events,), = self._query("SELECT count(*) FROM events")
+        return events, sum(len(self._json(c)) for c, in chunks)
 
     _COLUMNS = ("id, seq, kind, fingerprint, occurrence, started_at, duration_us, status, request, response, body,"
                 " chunks, error, meta, labels, pid, exact")
@@ -151,9 +170,9 @@ class Reader:
             raise KeyError(f"blob {digest} missing from {self.path}")
         return Event(
             id=event_id, seq=seq, kind=kind, fingerprint=fp, occurrence=occ, started_at=started, duration_us=dur,
-            status=status, request={}, response=_loads(response),
-            body=None if data is None else decode_blob(codec, data),
-            chunks=[tuple(c) for c in orjson.loads(chunks)] if chunks else None, error=_loads(error),
+            status=status, request={}, response=self._json(response),
+            body=None if data is None else decode_blob(codec, data, self._dict(codec)),
+            chunks=[tuple(c) for c in self._json(chunks)] if chunks else None, error=self._json(error),
         )
 
     def events(self, *, with_body: bool = False, kind: str | None = None) -> Iterator[Event]:
@@ -191,8 +210,8 @@ class Reader:
          labels, pid, exact) = row
         return Event(
             id=event_id, seq=seq, kind=kind, fingerprint=fp, occurrence=occ, started_at=started,
-            duration_us=dur, status=status, request=orjson.loads(request), response=_loads(response),
+            duration_us=dur, status=status, request=self._json(request), response=self._json(response),
             body=self.blob(body) if (with_body and body) else None,
-            chunks=[tuple(c) for c in orjson.loads(chunks)] if chunks else None,
-            error=_loads(error), meta=_loads(meta) or {}, labels=_loads(labels) or {}, pid=pid, exact=exact,
+            chunks=[tuple(c) for c in self._json(chunks)] if chunks else None,
+            error=self._json(error), meta=self._json(meta) or {}, labels=_loads(labels) or {}, pid=pid, exact=exact,
         )

@@ -63,6 +63,8 @@ _MIGRATIONS: dict[int, str] = {
     # Fingerprints become xxh3-128 (FINGERPRINT_V2); `exact` hashes the request bytes as sent.
     2: """
     ALTER TABLE events ADD COLUMN exact TEXT;
+    -- Replay builds its lookup in memory from one scan, the index only cost pages.
+    DROP INDEX IF EXISTS events_match;
     """,
 }
 

@@ -1,0 +1,76 @@
+"""Matching keys: the exact key of the bytes as sent first, the canonical fingerprint after."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import httpx2
+import orjson
+import pytest
+
+import autorr
+from autorr._events import CallRequest
+from autorr.replay import _fingerprint
+from autorr.store import Reader
+
+
+def _post(client: httpx2.Client, url: str, body: bytes) -> dict:
+    return client.post(url, content=body, headers={"content-type": "application/json"}).json()
+
+
+def test_a_request_seen_byte_for_byte_is_matched_without_parsing_it(echo_server, tmp_path, monkeypatch):
+    body = orjson.dumps({"messages": [{"role": "user", "content": f"m{i}"} for i in range(50)], "model": "x"})
+    with httpx2.Client() as client:
+        with autorr.recording(tmp_path / "r.db"):
+            recorded = [_post(client, echo_server[0] + "/chat", body) for _ in range(2)]
+
+        def no_parsing(*args, **kwargs):
+            raise AssertionError("replay parsed a request it had seen byte for byte")
+
+        monkeypatch.setattr(_fingerprint, "parse_body", no_parsing)
+        with autorr.replaying(tmp_path / "r.db"):
+            assert [_post(client, echo_server[0] + "/chat", body) for _ in range(2)] == recorded
+
+
+def test_the_same_json_in_other_bytes_still_matches(echo_server, tmp_path):
+    data = {"model": "x", "messages": [{"role": "user", "content": "hi"}], "temperature": 0}
+    with httpx2.Client() as client:
+        with autorr.recording(tmp_path / "r.db"):
+            recorded = _post(client, echo_server[0] + "/chat", orjson.dumps(data))
+        reordered = b'{ "temperature": 0,\n "messages": [{"content": "hi", "role": "user"}], "model": "x" }'
+        with autorr.replaying(tmp_path / "r.db") as player:
+            assert _post(client, echo_server[0] + "/chat", reordered) == recorded
+        assert player.statistics()["matched"] == 1
+
+
+def test_the_writer_numbers_identical_calls_in_order(echo_server, tmp_path):
+    with httpx2.Client() as client:
+        with autorr.recording(tmp_path / "r.db"):
+            for i in range(3):
+                client.post(echo_server[0] + "/same", json={"q": 1})
+            client.post(echo_server[0] + "/other", json={"q": 2})
+    with Reader(tmp_path / "r.db") as reader:
+        rows = reader._query("SELECT fingerprint, occurrence, exact FROM events ORDER BY id")
+        assert reader.fingerprint_version == _fingerprint.FINGERPRINT_V2
+    assert [occ for _, occ, _ in rows] == [0, 1, 2, 0]
+    assert len({fp for fp, _, _ in rows[:3]}) == 1 and rows[3][0] != rows[0][0]
+    assert all(exact for _, _, exact in rows)
+
+
+def test_recordings_of_schema_1_keep_their_blake2b_fingerprints(echo_server, tmp_path):
+    with httpx2.Client() as client:
+        with autorr.recording(tmp_path / "r.db"):
+            recorded = _post(client, echo_server[0] + "/chat", b'{"q": 1}')
+    # what a file written before the exact key looks like
+    conn = sqlite3.connect(tmp_path / "r.db", isolation_level=None)
+    call = CallRequest("POST", echo_server[0] + "/chat", "127.0.0.1", "/chat", [], [], b'{"q": 1}',
+                                      content_type="application/json")
+    old = _fingerprint.request_fingerprint(call, _fingerprint.FINGERPRINT_V1)
+    conn.execute("UPDATE events SET fingerprint = ?, exact = NULL", (old,))
+    conn.execute("DELETE FROM meta WHERE key = 'fingerprint'")
+    conn.close()
+    with httpx2.Client() as client, autorr.replaying(tmp_path / "r.db"):
+        assert _post(client, echo_server[0] + "/chat", b'{"q": 1}') == recorded
+    with pytest.raises(autorr.StrictReplayMismatch):
+        with httpx2.Client() as client, autorr.replaying(tmp_path / "r.db"):
+            _post(client, echo_server[0] + "/chat", b'{"q": 2}')
