@@ -28,6 +28,8 @@ __all__ = ["Player", "category_of"]
 
 log = logging.getLogger("autorr")
 
+PRELOAD_BYTES = 64 << 20
+
 _LLM_PATHS = ("/chat/completions", "/completions", "/responses", "/messages", "/embeddings",
               ":generateContent", ":streamGenerateContent", "/v1/complete")
 
@@ -66,6 +68,7 @@ class Player(_session.Scoped):
         self._recording = recording if recording is not None else self.config.recording
         self._chain: list[tuple[Any, dict]] = []  # (Reader, index), child first
         self._exact: dict[tuple[str, str], str] = {}  # (kind, exact key) -> fingerprint, whole chain
+        self._answers: dict[tuple[int, int], Event] = {}  # (chain position, event id) -> decoded answer
         self._fingerprint_version = FINGERPRINT_V2
         self._lock = threading.Lock()
         self._next: dict[tuple[str, str], int] = {}
@@ -104,9 +107,25 @@ class Player(_session.Scoped):
             self._chain.append((reader, index))
             for key, fp in exact.items():
                 self._exact.setdefault(key, fp)
+            self._preload(len(self._chain) - 1, reader, index)
             parent = reader.meta().get("parent") or {}
             target = self._parent_path(parent, target)
         return True
+
+    def _preload(self, position: int, reader: Any, index: dict) -> None:
+        """Decode the answers up front, in one sequential pass, as a tape player would.
+
+        A call then costs a dict lookup instead of a query, a decompression and a JSON
+        parse with caches the agent's own work has just evicted. Bounded: past
+        `PRELOAD_BYTES` of bodies the rest is read on demand.
+        """
+        budget = PRELOAD_BYTES - sum(len(e.body or b"") for e in self._answers.values())
+        for event_id in sorted(i for by_occurrence in index.values() for i in by_occurrence.values()):
+            if budget <= 0:
+                return
+            answer = reader.answer(event_id)
+            self._answers[(position, event_id)] = answer
+            budget -= len(answer.body or b"") + 200
 
     def _parent_path(self, parent: dict[str, Any], child: Path) -> Path | None:
         from ..store import resolve
@@ -126,6 +145,7 @@ class Player(_session.Scoped):
             reader.close()
         self._chain = []
         self._exact = {}
+        self._answers = {}
 
     # -- lifecycle ------------------------------------------------------------------
     def start(self, mode: ReplayMode | str | None = None) -> str:
@@ -194,13 +214,14 @@ class Player(_session.Scoped):
         override = self.overrides.get(category, {})
         if override.get("live_mode"):
             return self._go_live(kind, fingerprint, request, occurrence, category, "override", segment, override)
-        for reader, index in self._chain:
+        for position, (reader, index) in enumerate(self._chain):
             event_id = index.get(key, {}).get(occurrence)
             if event_id is not None:
                 self._count("matched", category, segment)
                 # Before a checkpoint being resumed from, the prefix is served at full speed.
                 preserve = self.timing is Timing.PRESERVE and target is None
-                return _session.Serve(reader.answer(event_id), preserve)
+                answer = self._answers.get((position, event_id)) or reader.answer(event_id)
+                return _session.Serve(answer, preserve)
         return self._miss(kind, fingerprint, request, occurrence, category)
 
     def _go_live(self, kind: Kind, fingerprint: str, request: CallRequest, occurrence: int, category: str,
