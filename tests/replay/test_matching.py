@@ -74,3 +74,16 @@ def test_recordings_of_schema_1_keep_their_blake2b_fingerprints(echo_server, tmp
     with pytest.raises(autorr.StrictReplayMismatch):
         with httpx2.Client() as client, autorr.replaying(tmp_path / "r.db"):
             _post(client, echo_server[0] + "/chat", b'{"q": 2}')
+
+
+def test_answers_past_the_preload_budget_are_read_on_demand(echo_server, tmp_path, monkeypatch):
+    from autorr.replay import _engine
+
+    with httpx2.Client() as client:
+        with autorr.recording(tmp_path / "r.db"):
+            recorded = [_post(client, echo_server[0] + f"/n{i}", b'{"pad": "' + b"x" * 500 + b'"}') for i in range(8)]
+        monkeypatch.setattr(_engine, "PRELOAD_BYTES", 1500)
+        with autorr.replaying(tmp_path / "r.db") as player:
+            assert 0 < len(player._answers) < 8
+            assert [_post(client, echo_server[0] + f"/n{i}", b'{"pad": "' + b"x" * 500 + b'"}')
+                    for i in range(8)] == recorded
