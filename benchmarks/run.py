@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import hashlib
 import json
 import os
 import platform
+import re
 import shutil
 import statistics
 import subprocess
@@ -152,10 +154,13 @@ def tool_phase(tool: str, name: str, n: int, url: str, workdir: Path, *extra: st
     out = subprocess.run(cmd + ["--phase", name, "--n", str(n), "--sdk", "openai", "--url", url, *extra],
                          env=env, capture_output=True, text=True, timeout=3600, cwd=workdir)
     lines = [line for line in out.stderr.strip().splitlines() if line.strip()]
+    raised = [i for i, line in enumerate(lines) if re.match(r"[A-Za-z_][\w.]*(Error|Exception|Exit)\w*: ", line)]
+    if raised:  # the exception's message, which may span lines, rather than the end of it
+        lines = lines[raised[-1]:raised[-1] + 4]
     if out.returncode != 0 and check and out.stdout.strip():  # autorr strict replay also fails the process
         return {**json.loads(out.stdout.strip().splitlines()[-1]), "exit": out.returncode, "stderr": lines[-1:]}
     if out.returncode != 0:
-        raise RuntimeError(f"{tool} {name} N={n} failed: " + " | ".join(lines[-3:])[-1500:])
+        raise RuntimeError(f"{tool} {name} N={n} failed: " + " | ".join(lines[-4:])[:1500])
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -165,12 +170,24 @@ def files_bytes(tool: str, workdir: Path) -> int:
     return sum(p.stat().st_size for p in files if p.is_file())
 
 
+def autorr_state() -> str:
+    """The commit, and a hash of any uncommitted change to autorr/ on top of it."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=HERE.parent, capture_output=True, text=True).stdout
+
+    diff = git("diff", "HEAD", "--", "autorr")
+    return git("rev-parse", "--short", "HEAD").strip() + (f"+diff {hashlib.sha1(diff.encode()).hexdigest()[:7]}"
+                                                           if diff else "")
+
+
 def peers_throughput(ns: list[int], reps: int, tools: list[str]) -> list[dict]:
     """Record (fake server up) and replay (server stopped) through each peer; a failure is kept as text."""
     rows = []
     for n in ns:
         for tool in tools:
-            row: dict = {"tool": tool, "sdk": "openai", "n": n, "reps": reps}
+            row: dict = {"tool": tool, "sdk": "openai", "n": n, "reps": reps, "load_avg": os.getloadavg()[0]}
+            if tool == "autorr":
+                row["autorr_state"] = autorr_state()
             samples: dict[str, list[dict]] = {"record": [], "replay": []}
             for _ in range(reps):
                 work = Path(tempfile.mkdtemp(prefix=f"autorr-bench-{tool}-"))
@@ -208,7 +225,7 @@ def peers_checks(tools: list[str]) -> dict:
         live = tool_phase("autorr", "live", 10, server.url, work)["first_chunk_ms"]
         shutil.rmtree(work, ignore_errors=True)
         checks["live"] = {"ttft_ms": statistics.median(live)}
-    for tool in ["autorr"] + tools:
+    for tool in tools:
         check: dict = {}
         work = Path(tempfile.mkdtemp(prefix=f"autorr-bench-{tool}-"))
         try:
@@ -238,11 +255,12 @@ def peers_checks(tools: list[str]) -> dict:
 CAVEATS = [
     "Caveats:",
     "- The peers keep the whole recording in memory and write it once at the end (save s); autorr's",
-    "  writer thread stores each call as it happens, so a crash loses nothing. Neither write is in own.",
+    "  writer thread stores calls while the agent runs. Neither write is in own (autorr's shows in wall).",
     "- The peers read the whole response inside their interception (TTFT above), autorr tees it as the",
     "  SDK reads it: autorr's own holds the body read of non-streamed calls but not its per-chunk tee",
-    "  work on streamed ones; the peers' own holds neither their socket reads (subtracted) but all of",
+    "  work on streamed ones; the peers' own excludes their socket reads (subtracted) but holds all of",
     "  their buffering.",
+    "- autorr is the working tree of the day, which changes between runs: see 'autorr rows measured with'.",
     "- vcrpy and cassetter match on method + URL by default, which is why a changed prompt gets the old",
     "  reply; tracefork hashes the request body, autorr matches the request (strict mode).",
     "- tracefork runs on Python 3.12 (it requires it), the others on the project's 3.11.",
@@ -251,6 +269,7 @@ CAVEATS = [
 
 def peers_markdown(result: dict) -> str:
     ref = {r["n"]: r for r in result["throughput"] if r["tool"] == "autorr"}
+    loads = [r["load_avg"] for r in result["throughput"] if "load_avg" in r] or [float("nan")]
 
     def ratio(row: dict, key: str, ref_key: str) -> str:
         base = ref.get(row["n"], {}).get(ref_key)
@@ -263,17 +282,18 @@ def peers_markdown(result: dict) -> str:
              f"Machine: {result['machine']}. Same workload as latest.md (openai SDK "
              f"{result['versions']['openai']}, httpx2 {result['versions']['httpx2']}), each tool with its "
              "default settings; peers in their own venvs (benchmarks/peers/setup.sh): "
-             + ", ".join(f"{t} {peers.TOOLS[t].version}" for t in result["tools"])
-             + f". Repetitions: {', '.join(map(str, result['reps']))} (per row in peers.json); 1-minute load average {result['load_avg'][0]:.1f} before, "
-             f"{result['load_avg'][1]:.1f} after (2 cores: other work on the machine shows up in own).", "",
+             + ", ".join(f"{t} {peers.TOOLS[t].version}" for t in result["tools"] if t != "autorr")
+             + f". Repetitions: {', '.join(map(str, result['reps']))} (per row in peers.json); 1-minute load average "
+             f"as each row started: {min(loads):.1f} to {max(loads):.1f} (2 cores: other work on the machine "
+             "shows up in own).", "",
              "own = time inside the tool's interception function minus the real transport call under it",
              "(for peers, which read the whole body inside their interception, also minus reading that body",
              "from the socket); µs per call, median of the repetitions. × = ratio to autorr at the same N,",
-             "measured in the same loop, right before the peers (the working tree's autorr: "
-             f"{result['autorr_commit']}). save = writing the recording at the end of recording; replay start =",
+             "measured by the same loop. save = writing the recording at the end of recording; replay start =",
              "importing the tool and loading the recording before the first replayed call. Both are outside",
              "the per-call figures.", "",
-             "| tool | N | record own | × | replay own | × | file MB | × | record wall | replay wall | save s | replay start s |",
+             "| tool | N | record own | × | replay own | × | file MB | × | record wall | replay wall | save s "
+             "| replay start s |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for row in result["throughput"]:
         n = row["n"]
@@ -288,6 +308,8 @@ def peers_markdown(result: dict) -> str:
                          f"{ratio(row, 'file_mb', 'file_mb')} | {num(row, 'record_wall_us')} | "
                          f"{num(row, 'replay_wall_us')} | {num(row, 'save_s', '{:.2f}')} | "
                          f"{num(row, 'load_s', '{:.2f}')} |")
+    states = sorted((r["n"], r.get("autorr_state", "?")) for r in result["throughput"] if r["tool"] == "autorr")
+    lines.append("\nautorr rows measured with: " + "; ".join(f"N={n}: {state}" for n, state in states) + ".")
     for row in result["throughput"]:
         if "failure" in row:
             lines.append(f"\n{row['tool']} N={row['n']} failed: `{' '.join(row['failure'].split())}`")
@@ -295,7 +317,7 @@ def peers_markdown(result: dict) -> str:
     lines += ["", f"Time to first chunk with 25 ms between chunks (live: {checks['live']['ttft_ms']:.1f} ms), "
               "and replay after the 2nd of 2 recorded prompts was changed:", "",
               "| tool | intercepts at | TTFT while recording, ms | changed prompt at replay |", "|---|---|---|---|"]
-    for tool in ["autorr"] + result["tools"]:
+    for tool in result["tools"]:
         c = checks[tool]
         where = "httpx2.Client.send (patched at start-up)" if tool == "autorr" else peers.TOOLS[tool].intercepts
         ttft = f"{c['ttft_ms']:.1f}" if "ttft_ms" in c else "–"
@@ -342,7 +364,8 @@ def main() -> None:
     parser.add_argument("--peers-only", action="store_true",
                         help="only the peer tools (and autorr beside them), not latest.*; rows for other N "
                              "are kept from the last peers.json")
-    parser.add_argument("--tools", default=",".join(peers.TOOLS), help="comma-separated peers")
+    parser.add_argument("--tools", default=",".join(["autorr", *peers.TOOLS]),
+                        help="comma-separated: autorr (for the ratios) and peers")
     args = parser.parse_args()
     ns = [50] if args.quick else [int(n) for n in args.ns.split(",")]
     sdks = ["openai", "anthropic"] if args.sdk == "both" else [args.sdk]
@@ -358,22 +381,20 @@ def main() -> None:
         print(markdown(result))
     if args.peers or args.peers_only:
         tools = [t for t in args.tools.split(",") if t]
-        missing = [t for t in tools if not peers.python(t).exists()]
+        missing = [t for t in tools if t != "autorr" and not peers.python(t).exists()]
         if missing:
             sys.exit(f"no venv for {', '.join(missing)}: run benchmarks/peers/setup.sh first")
-        commit = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=HERE, capture_output=True,
-                                text=True).stdout.strip()
-        load_before = os.getloadavg()[0]
-        rows = peers_throughput(ns, args.reps, ["autorr"] + tools)
-        try:  # rows for the N not run this time stay, so N=1000 can be a run of its own
-            kept = [r for r in json.loads((args.out / "peers.json").read_text())["throughput"]
-                    if r["n"] not in ns and r["tool"] in ["autorr"] + tools]
+        rows, checks = peers_throughput(ns, args.reps, tools), peers_checks(tools)
+        try:  # what this run did not measure stays from the last one: N=1000 can be a run of its own
+            old = json.loads((args.out / "peers.json").read_text())
+            rows += [r for r in old["throughput"] if (r["tool"] not in tools or r["n"] not in ns)]
+            checks = {**old["checks"], **checks}
         except (OSError, ValueError, KeyError):
-            kept = []
-        rows = sorted(kept + rows, key=lambda r: (r["n"], (["autorr"] + tools).index(r["tool"])))
-        result = {**machine, "tools": tools, "reps": sorted({r.get("reps", 1) for r in rows}),
-                  "autorr_commit": commit, "throughput": rows, "checks": peers_checks(tools),
-                  "load_avg": [load_before, os.getloadavg()[0]]}
+            pass
+        order = ["autorr", *peers.TOOLS]
+        rows.sort(key=lambda r: (r["n"], order.index(r["tool"])))
+        result = {**machine, "tools": [t for t in order if t in checks],
+                  "reps": sorted({r.get("reps", 1) for r in rows}), "throughput": rows, "checks": checks}
         (args.out / "peers.json").write_text(json.dumps(result, indent=2))
         (args.out / "peers.md").write_text(peers_markdown(result))
         print(peers_markdown(result))

@@ -24,8 +24,8 @@ class Tool(NamedTuple):
 
 
 TOOLS = {
-    "vcrpy": Tool("9.4.2", "_vcrpy", "its own stub on httpx2.HTTPTransport.handle_request (built in since 9.x)"),
-    "cassetter": Tool("0.16.1", "_cassetter", "its own patch of httpx2.HTTPTransport.handle_request (built in)"),
+    "vcrpy": Tool("9.4.2", "_vcrpy", "its own stub on httpx2.HTTPTransport.handle_request (vcrpy supports httpx2)"),
+    "cassetter": Tool("0.16.1", "_cassetter", "its own patch of httpx2.HTTPTransport.handle_request (supports httpx2)"),
     "tracefork": Tool("1.0.0", "_tracefork", "TraceforkTransport around the client's HTTPTransport, as its Recorder"),
 }
 

@@ -18,7 +18,8 @@ FIND_LINKS=()
 
 # The same SDK versions as the project venv, so the workload is the same code on both sides.
 pin() {
-    "$ROOT/.venv/bin/python" -c "from importlib.metadata import version; print('$1==' + version('$1'))" 2>/dev/null || echo "$1"
+    "$ROOT/.venv/bin/python" -c "from importlib.metadata import version; print('$1==' + version('$1'))" \
+        2>/dev/null || echo "$1"
 }
 SDK=("$(pin openai)" "$(pin httpx2)" "$(pin wrapt)")
 
