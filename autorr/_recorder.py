@@ -265,12 +265,11 @@ class Recorder(_session.Scoped):
         """A handle to record one call through. Without a fingerprint (the usual case) the
         writer thread parses and fingerprints the request and numbers its occurrence:
         the agent's thread never pays for a long history."""
-        writer = self._ensure_writer()
+        self._ensure_writer()
         with self._lock:
             self._seq += 1
             seq = self._seq
         handle = CallHandle(self, kind, fingerprint, occurrence, seq, request)
-        writer.nudge()  # the call goes out now: the writer works while it waits
         self._open.add(handle)
         return handle
 

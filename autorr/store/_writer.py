@@ -1,13 +1,11 @@
 """Background writer: the agent's thread only queues; this thread encodes and commits.
 
-The agent's side is a deque append: no lock, no wake-up. Waking the writer as each
-event is queued would hand it the GIL just when the agent wants it back (CPython makes
-a waiting thread wait up to the 5 ms switch interval). Instead the recorder `nudge`s
-the writer when the agent starts its next call, which then waits on the network: the
-writer encodes and commits while the agent has nothing to do, and yields the GIL
-between events. A timer (`POLL_INTERVAL`) covers an agent that makes no further call;
-nothing waits longer than `FLUSH_INTERVAL` to be on disk. A process killed with
-SIGKILL keeps every committed event.
+The agent's side is a deque append: no lock, no wake-up. Waking the writer for each
+event would hand it the GIL just when the agent wants it back (CPython makes a
+waiting thread wait up to the 5 ms switch interval). Instead the writer wakes every
+`POLL_INTERVAL`, drains what is queued into one transaction, and yields the GIL
+between events; nothing waits longer than `FLUSH_INTERVAL` to be on disk. A process
+killed with SIGKILL keeps every committed event.
 """
 
 from __future__ import annotations
@@ -35,7 +33,7 @@ __all__ = ["Checkpoint", "Writer"]
 log = logging.getLogger("autorr")
 
 FLUSH_INTERVAL = 0.2  # seconds: the longest a returned call waits to be durable
-POLL_INTERVAL = 0.1  # how often the writer looks at the queue when nobody nudged it
+POLL_INTERVAL = 0.05  # how often the writer looks at the queue
 MAX_BATCH = 512
 
 
@@ -141,11 +139,6 @@ class Writer:
             self._wake.set()
             while len(self._pending) >= self._max_queue and self._thread.is_alive():
                 time.sleep(0.001)
-
-    def nudge(self) -> None:
-        """The agent is about to wait on the network: a good moment to write."""
-        if self._pending:
-            self._wake.set()
 
     @property
     def queued(self) -> int:
