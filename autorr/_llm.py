@@ -36,17 +36,23 @@ def price_table() -> dict[str, Any]:
     return json.loads(resources.files("autorr").joinpath("data/prices.json").read_text(encoding="utf-8"))
 
 
+@functools.lru_cache(maxsize=256)
+def _price_of(model: str) -> dict[str, float] | None:
+    # The longest listed prefix: "gpt-4o-mini-2024-07-18" is priced as "gpt-4o-mini", not "gpt-4o".
+    models = price_table()["models"]
+    name = model.lower().rsplit("/", 1)[-1]
+    match = max((m for m in models if name.startswith(m)), key=len, default=None)
+    return None if match is None else models[match]
+
+
 def cost_of(model: str | None, input_tokens: int | None, output_tokens: int | None,
             cached_tokens: int | None = 0) -> float | None:
     """USD for one call, or None for a model the table does not list."""
     if not model or input_tokens is None:
         return None
-    models = price_table()["models"]
-    name = model.lower().rsplit("/", 1)[-1]
-    match = max((m for m in models if name.startswith(m)), key=len, default=None)
-    if match is None:
+    price = _price_of(model)
+    if price is None:
         return None
-    price = models[match]
     cached = min(cached_tokens or 0, input_tokens)
     total = ((input_tokens - cached) * price["input"] + cached * price.get("cached_input", price["input"])
              + (output_tokens or 0) * price.get("output", 0.0))

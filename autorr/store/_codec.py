@@ -20,7 +20,9 @@ __all__ = ["DICT_KEY", "LIST", "REF", "ZSTD_DICT", "BlobSink", "decode_blob", "j
 REF = "$ref"
 LIST = "$list"  # a chain of list nodes, see `_chain`
 SPLIT_MIN = 256  # smaller values stay inline: a row of their own costs more
-COMPRESS_MIN = 96
+# While recording, only large payloads are compressed: alone, a message of a few hundred
+# bytes barely shrinks, and compaction at stop compresses everything with a dictionary.
+COMPRESS_MIN = 1024
 
 RAW, ZSTD, ZSTD_DICT = 0, 1, 2  # ZSTD_DICT: with the recording's dictionary (see _compact)
 DICT_KEY = "zstd-dict"  # the blob holding that dictionary

@@ -1,11 +1,11 @@
 """Background writer: the agent's thread only queues; this thread encodes and commits.
 
-The agent's side is a deque append: no lock, no wake-up. Waking the writer for each
-event would hand it the GIL just when the agent wants it back (CPython makes a
-waiting thread wait up to the 5 ms switch interval). Instead the writer wakes every
-`POLL_INTERVAL`, drains what is queued into one transaction, and yields the GIL
-between events; nothing waits longer than `FLUSH_INTERVAL` to be on disk. A process
-killed with SIGKILL keeps every committed event.
+The agent's side is a deque append: no lock, no wake-up. Every hand-over of the GIL
+between the two threads costs the agent a context switch and caches refilled, so the
+writer does few of them: it wakes every `POLL_INTERVAL`, drains what is queued into
+one transaction, and compresses only payloads worth it (see `_codec.COMPRESS_MIN`);
+each SQLite or zstd call releases the GIL. Nothing waits longer than `FLUSH_INTERVAL`
+to be on disk; a process killed with SIGKILL keeps every committed event.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ __all__ = ["Checkpoint", "Writer"]
 log = logging.getLogger("autorr")
 
 FLUSH_INTERVAL = 0.2  # seconds: the longest a returned call waits to be durable
-POLL_INTERVAL = 0.05  # how often the writer looks at the queue
+POLL_INTERVAL = 0.1  # how often the writer wakes to drain the queue (well inside FLUSH_INTERVAL)
 MAX_BATCH = 512
 
 
@@ -220,8 +220,6 @@ class Writer:
             for item in items:
                 if isinstance(item, Event):
                     rows.append(self._event_row(item, sink))
-                    if not self.synchronous:
-                        time.sleep(0)  # let a waiting agent thread have the GIL between events
                 elif isinstance(item, Checkpoint):
                     checkpoints.append((item, len(rows)))  # events queued before it
                 elif isinstance(item, _Meta):
