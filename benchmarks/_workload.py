@@ -90,8 +90,30 @@ class OwnTime:
     timer = _timer
 
     def install(self) -> None:
-        wrapt.wrap_function_wrapper(httpx2, "Client.send", self._timer("outer"))  # on top of autorr's wrapper
-        wrapt.wrap_function_wrapper(httpx2, "Client._send_handling_auth", self._timer("inner"))
+        """autorr: outer = its Client.send wrapper; inner = the same work the peers' timers
+        leave out: httpx's client machinery and the real transport (`_send_handling_auth`),
+        and httpx reading a non-streamed body with its socket reads (for the peers that
+        read happens in Client.send, above their transport-level interception).
+        autorr's per-chunk tee work therefore counts for neither streamed nor
+        non-streamed calls, as the peers' buffering counts for them only inside their
+        transport."""
+        self.depth = 0
+        outer = self._timer("outer")
+        inner = self._timer("inner")
+
+        def send(wrapped, instance, args, kwargs):  # on top of autorr's wrapper
+            self.depth += 1
+            try:
+                return outer(wrapped, instance, args, kwargs)
+            finally:
+                self.depth -= 1
+
+        def only_inside(wrapped, instance, args, kwargs):
+            return inner(wrapped, instance, args, kwargs) if self.depth else wrapped(*args, **kwargs)
+
+        wrapt.wrap_function_wrapper(httpx2, "Client.send", send)
+        wrapt.wrap_function_wrapper(httpx2, "Client._send_handling_auth", inner)
+        wrapt.wrap_function_wrapper(httpx2, "Response.read", only_inside)
 
     def real_transport(self):
         """For peers, which read the whole body inside their interception: the real
@@ -133,6 +155,7 @@ def run(args: argparse.Namespace) -> dict:
     walls: list[float] = []
     firsts: list[float] = []
     result = {"phase": args.phase, "sdk": args.sdk, "n": args.n, "tool": args.tool}
+    cpu = time.process_time()  # every thread's CPU: the recorder's writer thread included
     if args.alter_turn >= 0:  # the changed-prompt check: report a refusal instead of failing
         try:
             result["last_reply"] = agent(client, args, walls, firsts)
@@ -142,6 +165,11 @@ def run(args: argparse.Namespace) -> dict:
             result["error"] = describe(exc)
     else:
         result["last_reply"] = agent(client, args, walls, firsts)
+    if args.tool == "autorr" and args.phase == "record":
+        import autorr._session as session
+
+        session.get_default().flush()  # the events still queued are part of the calls' cost
+    result["cpu_total_s"] = time.process_time() - cpu
     own_us = max(0.0, own.outer - own.inner) / args.n * 1e6 if args.phase in ("record", "replay") else None
     result.update(wall_us=statistics.median(walls) * 1e6 if walls else None, wall_total_s=sum(walls),
                   own_us=own_us, first_chunk_ms=[f * 1000 for f in firsts], outer_s=own.outer, inner_s=own.inner)

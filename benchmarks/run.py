@@ -83,6 +83,10 @@ def throughput(ns: list[int], reps: int, sdk: str) -> list[dict]:
                 row[f"{name}_own_us"] = statistics.median(r["own_us"] for r in results)
         row["file_mb"] = statistics.median(r["file_bytes"] for r in samples["record"]) / 1e6
         row["record_vs_live"] = row["record_wall_us"] / row["live_wall_us"] - 1
+        # CPU of all threads per call: steadier than wall time on a shared machine.
+        for name, results in samples.items():
+            row[f"{name}_cpu_us"] = statistics.median(r["cpu_total_s"] / n * 1e6 for r in results)
+        row["record_cpu_vs_live"] = row["record_cpu_us"] / row["live_cpu_us"] - 1
         rows.append(row)
         print(json.dumps(row), flush=True)
     return rows
@@ -333,14 +337,17 @@ def markdown(result: dict) -> str:
              f"Machine: {result['machine']}; Python {result['python']}; "
              + ", ".join(f"{k} {v}" for k, v in result["versions"].items()), "",
              "Per call, medians of the repetitions (µs). own = time inside autorr's `send` wrapper minus the",
-             "transport work under it (an upper bound: it includes reading the body and building the Response,",
-             "which the floor pays too); record vs live = wall-time difference, which also holds the writer",
-             "thread's share of the GIL.", "",
-             "| SDK | N | live | record | record own | record vs live | replay | replay own | floor | file MB |",
+             "work the peers' timers leave out too: httpx's client machinery and transport, and httpx reading",
+             "a non-streamed body (see peers.md). record vs live: wall time, and CPU of all the process's",
+             "threads (the writer thread included, the queue drained), which is steadier on a shared machine.",
+             "",
+             "| SDK | N | live | record | record own | record vs live (wall / CPU) | replay | replay own | floor "
+             "| file MB |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in result["throughput"]:
+        cpu = f" / {r['record_cpu_vs_live']:+.1%}" if "record_cpu_vs_live" in r else ""
         lines.append(f"| {r['sdk']} | {r['n']} | {r['live_wall_us']:,.0f} | {r['record_wall_us']:,.0f} | "
-                     f"{r['record_own_us']:,.0f} | {r['record_vs_live']:+.1%} | {r['replay_wall_us']:,.0f} | "
+                     f"{r['record_own_us']:,.0f} | {r['record_vs_live']:+.1%}{cpu} | {r['replay_wall_us']:,.0f} | "
                      f"{r['replay_own_us']:,.0f} | {r['floor_wall_us']:,.0f} | {r['file_mb']:.2f} |")
     t = result["timing"]
     h = result["hook"]
