@@ -255,7 +255,7 @@ class Recorder(_session.Scoped):
     def captures(self, kind: Kind, request: CallRequest) -> bool:
         return self._writer is not None and self.capture.get(_SWITCH[category_of(kind, request)], True)
 
-    def decide(self, kind: Kind, request: CallRequest) -> "_session.Decision":
+    def decide(self, kind: Kind, request: CallRequest, *, output: bool = False) -> "_session.Decision":
         if not self.captures(kind, request) or (kind is Kind.HTTP and is_telemetry(request.host, request.path)):
             return None
         return _session.Record(self.begin(kind, request))

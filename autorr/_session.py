@@ -41,7 +41,7 @@ Decision = Union[Serve, Record, None]  # None: go live, record nothing
 
 
 class Session(Protocol):
-    def decide(self, kind: "Kind", request: "CallRequest") -> Decision: ...
+    def decide(self, kind: "Kind", request: "CallRequest", *, output: bool = False) -> Decision: ...
 
 
 class Scoped:
@@ -92,7 +92,7 @@ def get_default() -> Session | None:
 class _Suspended:
     """Marks autorr's own work (provenance, writer): nothing in it is recorded."""
 
-    def decide(self, kind: Any, request: Any) -> Decision:
+    def decide(self, kind: Any, request: Any, *, output: bool = False) -> Decision:
         return None
 
 

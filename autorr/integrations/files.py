@@ -215,7 +215,7 @@ def _open(module: Any):
         if not _writes(mode) and os.path.exists(path) and not os.path.isfile(path):
             return wrapped(*args, **kwargs)  # a FIFO or device: reading it ahead could block
         request = call_request(Kind.FILE, rel, {"path": rel, "op": "write" if _writes(mode) else "read"})
-        decision = session.decide(Kind.FILE, request)
+        decision = session.decide(Kind.FILE, request, output=_writes(mode))
         if decision is None:
             return wrapped(*args, **kwargs)
         if not isinstance(decision, Serve):

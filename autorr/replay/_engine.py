@@ -192,7 +192,9 @@ class Player(_session.Scoped):
         found = self._exact.get((kind.value, exact_key(request)))
         return found if found is not None else request_fingerprint(request, self._fingerprint_version)
 
-    def decide(self, kind: Kind, request: CallRequest) -> _session.Decision:
+    def decide(self, kind: Kind, request: CallRequest, *, output: bool = False) -> _session.Decision:
+        """Serve, go live, or (strict) raise. ``output``: the call only writes (a file
+        written): a miss is reported and the write performed, never raised."""
         if not self.active:
             return None
         if kind is Kind.HTTP and is_telemetry(request.host, request.path):
@@ -222,7 +224,7 @@ class Player(_session.Scoped):
                 preserve = self.timing is Timing.PRESERVE and target is None
                 answer = self._answers.get((position, event_id)) or reader.answer(event_id)
                 return _session.Serve(answer, preserve)
-        return self._miss(kind, fingerprint, request, occurrence, category)
+        return self._miss(kind, fingerprint, request, occurrence, category, output)
 
     def _go_live(self, kind: Kind, fingerprint: str, request: CallRequest, occurrence: int, category: str,
                  reason: str, segment: str = "", override: dict[str, Any] | None = None) -> _session.Decision:
@@ -306,8 +308,14 @@ class Player(_session.Scoped):
         return segment
 
     def _miss(self, kind: Kind, fingerprint: str, request: CallRequest, occurrence: int,
-              category: str) -> _session.Decision:
+              category: str, output: bool = False) -> _session.Decision:
         details, nearest = self._explain(kind, fingerprint, request, occurrence)
+        if output and self.mode is not ReplayMode.HYBRID:
+            # A new log or report file (often named by the time) is no reason to fail a run.
+            details["action"] = "reported"
+            self._record_mismatch(details, category)
+            log.warning("%s\n  an output: performed, not replayed", self._message(details))
+            return None
         if self.mode is ReplayMode.HYBRID:
             details["action"] = "live"
             self._record_mismatch(details, category)

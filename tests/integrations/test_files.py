@@ -148,3 +148,18 @@ def test_fifos_are_not_captured(project, tmp_path):
             pass
         os.close(fd)
     assert rec.manifest.total_events == 0
+
+
+def test_a_new_output_file_is_reported_not_raised(project, tmp_path):
+    with autorr.recording(tmp_path / "recs" / "f.db"):
+        Path("run-1000.log").write_text("started")
+        data = open("data/notes.txt").read()
+    with autorr.replaying(tmp_path / "recs" / "f.db") as player:
+        Path("run-1100.log").write_text("started")  # named by the time: a new file each run
+        assert open("data/notes.txt").read() == data
+    assert Path("run-1100.log").read_text() == "started"
+    (reported,) = player.mismatches()
+    assert reported["action"] == "reported" and "run-1100.log" in reported["call"]
+    with pytest.raises(autorr.StrictReplayMismatch):  # a new *input* still fails strict replay
+        with autorr.replaying(tmp_path / "recs" / "f.db"):
+            open("data/blob.bin", "rb").read()
