@@ -146,22 +146,22 @@ def build_parser() -> argparse.ArgumentParser:
         run_options(p, False)
         p.set_defaults(func=lambda a, m=name: _run(a, m), mode=name)
 
-    show = sub.add_parser("show", help="show a recording: provenance, events, timing, tokens")
-    show.add_argument("recording", nargs="?", help="id or path (default: the latest)")
-    show.add_argument("--dir", help="recordings directory (AUTORR_DIR)")
-    show.add_argument("--json", action="store_true", help="machine-readable output")
-    show.set_defaults(func=_show)
+    def one_recording(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        parser.add_argument("recording", nargs="?", help="id or path (default: the latest)")
+        parser.add_argument("--dir", help="recordings directory (AUTORR_DIR)")
+        parser.add_argument("--json", action="store_true", help="machine-readable output")
+        return parser
+
+    one_recording(sub.add_parser("show", help="show a recording: provenance, events, timing, tokens")) \
+        .set_defaults(func=_show)
 
     lst = sub.add_parser("list", help="list recordings, oldest first")
     lst.add_argument("--dir", help="recordings directory (AUTORR_DIR)")
     lst.add_argument("--json", action="store_true", help="machine-readable output")
     lst.set_defaults(func=_list)
 
-    analyze = sub.add_parser("analyze", help="where a recording spent its time: per model, host, program, tool")
-    analyze.add_argument("recording", nargs="?", help="id or path (default: the latest)")
-    analyze.add_argument("--dir", help="recordings directory (AUTORR_DIR)")
-    analyze.add_argument("--json", action="store_true", help="machine-readable output")
-    analyze.set_defaults(func=_analyze)
+    one_recording(sub.add_parser("analyze", help="where a recording spent its time: per model, host, program, tool")) \
+        .set_defaults(func=_analyze)
 
     upload = sub.add_parser("upload", help="upload a recording to s3:// or any fsspec URL (needs autorr[s3])")
     upload.add_argument("recording", help="id or path ('latest' for the latest)")
