@@ -341,12 +341,13 @@ def markdown(result: dict) -> str:
              "a non-streamed body (see peers.md). record vs live: wall time, and CPU of all the process's",
              "threads (the writer thread included, the queue drained), which is steadier on a shared machine.",
              "",
-             "| SDK | N | live | record | record own | record vs live (wall / CPU) | replay | replay own | floor "
-             "| file MB |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "| SDK | N | reps | live | record | record own | record vs live (wall / CPU) | replay | replay own "
+             "| floor | file MB |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in result["throughput"]:
-        cpu = f" / {r['record_cpu_vs_live']:+.1%}" if "record_cpu_vs_live" in r else ""
-        lines.append(f"| {r['sdk']} | {r['n']} | {r['live_wall_us']:,.0f} | {r['record_wall_us']:,.0f} | "
+        cpu = f" / {r['record_cpu_vs_live']:+.1%}" if "record_cpu_vs_live" in r else " / (not measured)"
+        lines.append(f"| {r['sdk']} | {r['n']} | {r.get('reps', '?')} | {r['live_wall_us']:,.0f} | "
+                     f"{r['record_wall_us']:,.0f} | "
                      f"{r['record_own_us']:,.0f} | {r['record_vs_live']:+.1%}{cpu} | {r['replay_wall_us']:,.0f} | "
                      f"{r['replay_own_us']:,.0f} | {r['floor_wall_us']:,.0f} | {r['file_mb']:.2f} |")
     t = result["timing"]
@@ -382,6 +383,14 @@ def main() -> None:
                "versions": {p: metadata.version(p) for p in ("autorr", "openai", "anthropic", "httpx2")}}
     if not args.peers_only:
         rows = [row for sdk in sdks for row in throughput(ns, args.reps, sdk)]
+        for row in rows:
+            row["reps"] = args.reps
+        try:  # rows this run did not measure stay from the last one: N=1000 can be a run of its own
+            old = json.loads((args.out / "latest.json").read_text())
+            rows += [r for r in old["throughput"] if (r["sdk"], r["n"]) not in {(x["sdk"], x["n"]) for x in rows}]
+        except (OSError, ValueError, KeyError):
+            pass
+        rows.sort(key=lambda r: (r["sdk"] != "openai", r["n"]))
         result = {**machine, "throughput": rows, "timing": first_chunk_and_gaps(), "hook": hook_cost()}
         (args.out / "latest.json").write_text(json.dumps(result, indent=2))
         (args.out / "latest.md").write_text(markdown(result))
