@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import json
+import math
 import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -164,10 +165,12 @@ def _coerce(key: str, kind: Any, raw: Any, where: str) -> Any:
         if isinstance(raw, bool):
             return raw
         raise ConfigError(f"{where}={raw!r} is not valid; use true or false")
-    if kind is float:
-        if isinstance(raw, (int, float)) and not isinstance(raw, bool) and raw > 0:
+    if kind is float:  # max_file_size_mb: 0 or null never rotates
+        if raw is None:
+            return 0.0
+        if isinstance(raw, (int, float)) and not isinstance(raw, bool) and 0 <= raw < math.inf:
             return float(raw)
-        raise ConfigError(f"{where}={raw!r} is not valid; use a positive number")
+        raise ConfigError(f"{where}={raw!r} is not valid; use a number of megabytes (0 or null: never rotate)")
     if kind is dict:
         return parse_overrides(raw, where)
     if kind is tuple:
@@ -272,6 +275,9 @@ def load_config(environ: Mapping[str, str] | None = None, path: str | os.PathLik
         raw = env.get(f"AUTORR_{name.upper()}")
         if raw is not None and raw.strip():
             values[name] = _env_bool(raw, f"AUTORR_{name.upper()}")
+    raw = env.get("AUTORR_MAX_FILE_SIZE_MB")
+    if raw is not None and raw.strip():
+        values["max_file_size_mb"] = _env_megabytes(raw, "AUTORR_MAX_FILE_SIZE_MB")
     if env.get("AUTORR_DIR"):
         values["output_dir"] = Path(env["AUTORR_DIR"])
     if env.get("AUTORR_OVERRIDES"):
@@ -292,6 +298,16 @@ def _env_bool(raw: str, where: str) -> bool:
     if text in ("0", "false", "no", "off"):
         return False
     raise ConfigError(f"{where}={raw!r} is not valid; use true or false")
+
+
+def _env_megabytes(raw: str, where: str) -> float:
+    text = raw.strip().lower()
+    if text in ("none", "null", "off"):
+        return 0.0
+    try:
+        return _coerce("max_file_size_mb", float, float(text), where)
+    except (ValueError, ConfigError):
+        raise ConfigError(f"{where}={raw!r} is not valid; use a number of megabytes (0: never rotate)") from None
 
 
 def _check_id(value: str, where: str) -> None:

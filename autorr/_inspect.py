@@ -6,7 +6,7 @@ import datetime
 from pathlib import Path
 from typing import Any
 
-from .store import Reader, list_recordings, resolve
+from .store import Reader, list_recordings, recording_size, resolve
 
 __all__ = ["describe", "format_description", "list_summaries"]
 
@@ -33,8 +33,8 @@ def describe(id_or_path: str | Path | None, directory: Path) -> dict[str, Any]:
                 "http_status": (event.response or {}).get("status") if event.kind == "http" else None,
             })
         return {"recording_id": meta.get("recording_id", path.stem), "path": str(path),
-                "size_bytes": path.stat().st_size, "total_events": events_count, "total_chunks": chunks,
-                "meta": meta, "checkpoints": reader.checkpoints(), "events": events}
+                "size_bytes": reader.size_bytes(), "segments": len(reader.paths), "total_events": events_count,
+                "total_chunks": chunks, "meta": meta, "checkpoints": reader.checkpoints(), "events": events}
 
 
 def _time(ts: float | None) -> str:
@@ -45,8 +45,9 @@ def format_description(info: dict[str, Any]) -> str:
     meta = info["meta"]
     prov = meta.get("provenance") or {}
     git = prov.get("git") or {}
+    segments = f", {info['segments']} segments" if info.get("segments", 1) > 1 else ""
     lines = [
-        f"recording {info['recording_id']}  ({info['path']}, {info['size_bytes'] / 1024:.1f} KiB)",
+        f"recording {info['recording_id']}  ({info['path']}, {info['size_bytes'] / 1024:.1f} KiB{segments})",
         f"  started {_time(meta.get('started_at'))}, ended {_time(meta.get('ended_at'))}; "
         f"{info['total_events']} events, {info['total_chunks']} stream chunks",
     ]
@@ -60,7 +61,8 @@ def format_description(info: dict[str, Any]) -> str:
     if meta.get("models"):
         lines.append(f"  models: {', '.join(meta['models'])}")
     lines.append("")
-    lines.append(f"  {'#':>3}  {'kind':<10} {'call':<44} {'status':<10} {'model':<16} {'ms':>8} {'ttft':>7} "
+    width = max([3] + [len(str(e["id"])) for e in info["events"]])  # ids of later segments are longer
+    lines.append(f"  {'#':>{width}}  {'kind':<10} {'call':<44} {'status':<10} {'model':<16} {'ms':>8} {'ttft':>7} "
                  f"{'chunks':>6} {'tokens in/out':>13} {'cost $':>10}")
     for e in info["events"]:
         tokens = "" if e["input_tokens"] is None else f"{e['input_tokens']}/{e['output_tokens'] or '-'}"
@@ -68,8 +70,8 @@ def format_description(info: dict[str, Any]) -> str:
         status = e["status"] if e["http_status"] in (None, 200) else f"{e['status']} {e['http_status']}"
         cost = "" if e["cost_usd"] is None else f"{e['cost_usd']:.6f}"
         lines.append(
-            f"  {e['id']:>3}  {e['kind']:<10} {e['call'][:44]:<44} {status:<10} {str(e['model'] or '-')[:16]:<16} "
-            f"{e['duration_ms']:>8.1f} {ttft:>7} "
+            f"  {e['id']:>{width}}  {e['kind']:<10} {e['call'][:44]:<44} {status:<10} "
+            f"{str(e['model'] or '-')[:16]:<16} {e['duration_ms']:>8.1f} {ttft:>7} "
             f"{e['chunks'] or '':>6} {tokens:>13} {cost:>10}"
         )
     costs = [e["cost_usd"] for e in info["events"] if e["cost_usd"] is not None]
@@ -93,5 +95,5 @@ def list_summaries(directory: Path) -> list[dict[str, Any]]:
         out.append({"recording_id": meta.get("recording_id", path.stem), "path": str(path),
                     "started_at": meta.get("started_at"), "events": events, "chunks": chunks,
                     "parent": (meta.get("parent") or {}).get("recording_id"),
-                    "size_bytes": path.stat().st_size})
+                    "size_bytes": recording_size(path)})
     return out

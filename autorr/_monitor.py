@@ -63,7 +63,9 @@ def get_performance_metrics() -> dict[str, Any]:
 
 
 def _size(path: Path) -> int:
-    return sum(p.stat().st_size for p in path.parent.glob(path.name + "*") if p.is_file())
+    from .store import recording_size
+
+    return recording_size(path)  # every segment of a rotated recording, with its -wal
 
 
 def get_storage_info(directory: str | os.PathLike[str] | None = None) -> dict[str, Any]:

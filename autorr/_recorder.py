@@ -144,14 +144,17 @@ class Recorder(_session.Scoped):
         if self._writer is not None:
             return self.id
         from .integrations import install_all
-        from .store import Writer
+        from .store import Writer, segment_path
 
         install_all()
-        if self.path.exists() and not join:
-            raise ConfigError(f"recording {self.id!r} already exists at {self.path}; choose another id")
+        # A leftover segment would be joined and read as part of the new recording.
+        taken = next((p for p in (self.path, segment_path(self.path, 1)) if p.exists()), None)
+        if taken is not None and not join:
+            raise ConfigError(f"recording {self.id!r} already exists at {taken}; choose another id")
         try:
             self._writer = Writer(self.path, redactor=self.redactor, compression=self.config.compression,
-                                  on_error=self._on_write_error, enrich=_enrich, warm=_warm)
+                                  on_error=self._on_write_error, enrich=_enrich, warm=_warm,
+                                  max_bytes=self._max_bytes)
         except (OSError, sqlite3.Error) as exc:
             raise ConfigError(f"cannot write recording {self.path} (AUTORR_DIR={self.directory}): {exc}") from None
         self._pid = os.getpid()
@@ -218,15 +221,19 @@ class Recorder(_session.Scoped):
             log.warning("autorr: could not compact %s: %s", self.path, exc)
 
     def _manifest(self, ended: float) -> Manifest:
-        from .store import Reader
+        from .store import Reader, recording_size
 
         with Reader(self.path) as reader:
             events, chunks = reader.count()
-            (raw, stored), = reader._query("SELECT coalesce(sum(size),0), coalesce(sum(length(data)),0) FROM blobs")
+            raw, stored = reader.blob_bytes()
             parent = (reader.meta().get("parent") or {}).get("recording_id")
-        size = sum(p.stat().st_size for p in self.path.parent.glob(self.path.name + "*") if p.is_file())
+        size = recording_size(self.path)  # once closed: an open reader has a -wal of its own
         return Manifest(self.id, str(self.path), events, chunks, size, raw, stored, self._started_at, ended,
                         round(ended - self._started_at, 6), parent)
+
+    @property
+    def _max_bytes(self) -> int:
+        return int(self.config.max_file_size_mb * 1_000_000)
 
     def _on_write_error(self, exc: BaseException) -> None:
         log.error("autorr: recording %s lost events: %s", self.id, exc)
@@ -243,7 +250,7 @@ class Recorder(_session.Scoped):
             # The parent's SQLite handle must never be closed (or used) here: keep it alive.
             _inherited.append(self._writer)
             self._writer = Writer(self.path, redactor=self.redactor, compression=self.config.compression,
-                                  enrich=_enrich, synchronous=True)
+                                  enrich=_enrich, synchronous=True, max_bytes=self._max_bytes)
             self._pid = os.getpid()
             self._owner = False
             self._open = weakref.WeakSet()

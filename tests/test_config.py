@@ -87,3 +87,26 @@ def test_capture_switches_from_env(tmp_path, monkeypatch):
     assert config.capture_llm_calls is True
     with pytest.raises(ConfigError, match="AUTORR_CAPTURE_STREAMING='maybe' is not valid; use true or false"):
         load_config({"AUTORR_CAPTURE_STREAMING": "maybe"})
+
+
+@pytest.mark.parametrize("raw, expected", [("0.05", 0.05), ("250", 250.0), ("0", 0.0), ("null", 0.0)])
+def test_max_file_size_takes_megabytes_and_zero_or_null_for_never(tmp_path, raw, expected):
+    path = tmp_path / "c.yaml"
+    path.write_text(f"recording:\n  max_file_size_mb: {raw}\n")
+    assert load_config({"AUTORR_CONFIG": str(path)}).max_file_size_mb == expected
+
+
+@pytest.mark.parametrize("raw", ["-1", "'big'", "true", ".nan", ".inf"])
+def test_bad_max_file_size_is_named(tmp_path, raw):
+    path = tmp_path / "c.yaml"
+    path.write_text(f"recording:\n  max_file_size_mb: {raw}\n")
+    with pytest.raises(ConfigError, match=r"recording.max_file_size_mb=.* is not valid; use a number of megabytes"):
+        load_config({"AUTORR_CONFIG": str(path)})
+
+
+def test_max_file_size_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert load_config({"AUTORR_MAX_FILE_SIZE_MB": "0.5"}).max_file_size_mb == 0.5
+    assert load_config({"AUTORR_MAX_FILE_SIZE_MB": "off"}).max_file_size_mb == 0.0
+    with pytest.raises(ConfigError, match="AUTORR_MAX_FILE_SIZE_MB='lots' is not valid"):
+        load_config({"AUTORR_MAX_FILE_SIZE_MB": "lots"})

@@ -1,4 +1,5 @@
-"""Recordings on disk: one SQLite file each, payloads zstd-compressed and content-addressed.
+"""Recordings on disk: one SQLite file each (or numbered segments once rotated), payloads
+zstd-compressed and content-addressed.
 
 The store knows nothing of integrations or SDKs: it takes `Event` objects in and gives
 them back.
@@ -7,6 +8,8 @@ them back.
 from ._compact import compact
 from ._reader import SUFFIX, Reader, list_recordings, resolve
 from ._schema import SCHEMA_VERSION, connect
+from ._segments import recording_size, segment_path, segment_paths
 from ._writer import Checkpoint, Writer
 
-__all__ = ["SCHEMA_VERSION", "SUFFIX", "Checkpoint", "Reader", "Writer", "compact", "connect", "list_recordings", "resolve"]
+__all__ = ["SCHEMA_VERSION", "SUFFIX", "Checkpoint", "Reader", "Writer", "compact", "connect", "list_recordings",
+           "recording_size", "resolve", "segment_path", "segment_paths"]

@@ -7,6 +7,8 @@ phrases) lives in the *other* payloads. At stop, a dictionary is trained on the
 recording itself and every blob and payload column is compressed again with it;
 then the file is rewritten without the pages that freed. A small recording shrinks
 about twofold. Best effort: a file another process still writes is left as it is.
+Each segment of a rotated recording is compacted alone, with a dictionary of its own,
+so every segment stays readable without the others.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 
 from ._codec import DICT_KEY, ZSTD_DICT, zstd_dict_compressor
 from ._schema import connect
+from ._segments import segment_paths
 
 __all__ = ["PAYLOAD_COLUMNS", "compact"]
 
@@ -51,7 +54,18 @@ def _rewrite(conn: sqlite3.Connection) -> None:
 
 
 def compact(path: Path) -> dict[str, Any] | None:
-    """Recompress ``path`` with a dictionary trained on it; returns sizes, or None if skipped."""
+    """Recompress the recording ``path`` (each of its segments) with a dictionary trained on
+    it; returns the sizes of all its files before and after, or None if none was compacted."""
+    files = segment_paths(path)
+    before = [file.stat().st_size for file in files]
+    done = [_compact_file(file) is not None for file in files]
+    if not any(done):
+        return None
+    return {"before": sum(before), "after": sum(file.stat().st_size for file in files), "segments": len(files),
+            "compacted": sum(done)}
+
+
+def _compact_file(path: Path) -> dict[str, Any] | None:
     import zstandard
 
     before = path.stat().st_size

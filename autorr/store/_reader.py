@@ -1,7 +1,12 @@
-"""Reading recordings: resolve an id or path, list events, load payloads."""
+"""Reading recordings: resolve an id or path, list events, load payloads.
+
+A rotated recording is read through its segment 0 and reads as one (see `_segments`).
+"""
 
 from __future__ import annotations
 
+import heapq
+import logging
 import sqlite3
 import threading
 from pathlib import Path
@@ -9,13 +14,15 @@ from typing import Any, Iterator
 
 import orjson
 
-from .._errors import RecordingNotFound
+from .._errors import RecordingCorrupt, RecordingNotFound
 from .._events import Event
 from ..replay._fingerprint import FINGERPRINT_V1
 from ._codec import DICT_KEY, REF, decode_blob, join_json, zstd_dict_decompressor
-from ._schema import connect
+from ._segments import SEGMENT_SPAN, Segment, recording_size, segment_paths, split_id
 
 __all__ = ["SUFFIX", "Reader", "list_recordings", "resolve"]
+
+log = logging.getLogger("autorr")
 
 SUFFIX = ".db"
 
@@ -38,9 +45,17 @@ def resolve(id_or_path: str | Path | None, directory: Path) -> Path:
     text = str(id_or_path)
     for candidate in (Path(text), directory / text, directory / f"{text}{SUFFIX}"):
         if candidate.is_file():
-            return candidate
+            return _first_segment(candidate)
     known = ", ".join(p.stem for p in list_recordings(directory)[-5:]) or "none"
     raise RecordingNotFound(f"recording {text!r} not found in {directory} (latest: {known})")
+
+
+def _first_segment(path: Path) -> Path:
+    # `<id>.db.2` names the recording it is a segment of: replaying it alone would miss the rest.
+    stem, dot, number = path.name.rpartition(".")
+    if dot and number.isdigit() and stem.endswith(SUFFIX) and (path.parent / stem).is_file():
+        return path.parent / stem
+    return path
 
 
 def _loads(text: str | None) -> Any:
@@ -48,19 +63,32 @@ def _loads(text: str | None) -> Any:
 
 
 class Reader:
-    """Read access to one recording file; safe to share between threads."""
+    """Read access to one recording, all its segments; safe to share between threads."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self._conn = connect(self.path)
-        self._conn.execute("PRAGMA query_only = ON")
+        self._segments: list[Segment] = []
+        files = segment_paths(self.path)
+        try:
+            for number, file in enumerate(files):
+                try:
+                    self._segments.append(Segment(file, number))
+                except RecordingCorrupt as exc:
+                    if number == 0 or number < len(files) - 1:
+                        raise
+                    # A rotation killed (or caught) while creating its file: nothing committed there yet.
+                    log.warning("autorr: last segment of %s left out: %s", self.path, exc)
+        except BaseException:
+            self.close()
+            raise
+        self._conn = self._segments[0].conn
         self._lock = threading.Lock()
         self._blob_cache: dict[str, bytes] = {}
         self._ahead: dict[int, tuple] = {}  # see `answer`
-        self._dictionary: Any = None  # a compacted recording's zstd dictionary, once needed
 
     def close(self) -> None:
-        self._conn.close()
+        for segment in self._segments:
+            segment.conn.close()
 
     def __enter__(self) -> "Reader":
         return self
@@ -68,9 +96,26 @@ class Reader:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _query(self, sql: str, args: tuple = ()) -> list[sqlite3.Row | tuple]:
+    def _query(self, sql: str, args: tuple = (), segment: Segment | None = None) -> list[sqlite3.Row | tuple]:
+        """``sql`` on one segment (default: segment 0, the whole of an unrotated recording)."""
+        conn = self._conn if segment is None else segment.conn
         with self._lock:
-            return self._conn.execute(sql, args).fetchall()
+            return conn.execute(sql, args).fetchall()
+
+    @property
+    def paths(self) -> list[Path]:
+        """The recording's files, segment 0 first."""
+        return [segment.path for segment in self._segments]
+
+    def size_bytes(self) -> int:
+        """Bytes on disk, every segment and its -wal file included."""
+        return recording_size(self.path)
+
+    def blob_bytes(self) -> tuple[int, int]:
+        """(raw, stored) bytes of the payloads of all segments."""
+        sums = [self._query("SELECT coalesce(sum(size), 0), coalesce(sum(length(data)), 0) FROM blobs", (), segment)[0]
+                for segment in self._segments]
+        return sum(raw for raw, _ in sums), sum(stored for _, stored in sums)
 
     def meta(self) -> dict[str, Any]:
         return {k: orjson.loads(v) for k, v in self._query("SELECT key, value FROM meta")}
@@ -79,33 +124,43 @@ class Reader:
     def id(self) -> str:
         return self.meta().get("recording_id") or self.path.stem
 
-    def blob(self, digest: str) -> bytes:
+    def blob(self, digest: str, segment: Segment | None = None) -> bytes:
+        """A payload by hash: from ``segment`` (where its event lives), else any segment."""
         cached = self._blob_cache.get(digest)
         if cached is not None:
             return cached
-        rows = self._query("SELECT codec, data FROM blobs WHERE hash = ?", (digest,))
-        if not rows:
-            raise KeyError(f"blob {digest} missing from {self.path}")
-        data = decode_blob(rows[0][0], rows[0][1], self._dict(rows[0][0]))
-        if len(data) < 64_000:  # messages of a growing history are fetched again and again
-            self._blob_cache[digest] = data
-        return data
+        order = self._segments if segment is None else [segment, *(s for s in self._segments if s is not segment)]
+        for where in order:
+            rows = self._query("SELECT codec, data FROM blobs WHERE hash = ?", (digest,), where)
+            if rows:
+                data = decode_blob(rows[0][0], rows[0][1], self._dict(rows[0][0], where))
+                if len(data) < 64_000:  # messages of a growing history are fetched again and again
+                    self._blob_cache[digest] = data
+                return data
+        raise KeyError(f"blob {digest} missing from {self.path}")
 
-    def _dict(self, codec: int) -> Any:
-        if codec != 2 or self._dictionary is not None:
-            return self._dictionary
-        rows = self._query("SELECT data FROM blobs WHERE hash = ?", (DICT_KEY,))
+    def _dict(self, codec: int, segment: Segment | None = None) -> Any:
+        segment = segment or self._segments[0]
+        if codec != 2 or segment.dictionary is not None:
+            return segment.dictionary
+        rows = self._query("SELECT data FROM blobs WHERE hash = ?", (DICT_KEY,), segment)
         if rows:
-            self._dictionary = zstd_dict_decompressor(bytes(rows[0][0]))
-        return self._dictionary
+            segment.dictionary = zstd_dict_decompressor(bytes(rows[0][0]))
+        return segment.dictionary
 
-    def _json(self, value: str | bytes | None) -> Any:
-        """A JSON column: text, or (compacted) compressed with the recording's dictionary."""
+    def _json(self, value: str | bytes | None, segment: Segment | None = None) -> Any:
+        """A JSON column: text, or (compacted) compressed with its segment's dictionary."""
         if value is None:
             return None
         if isinstance(value, bytes):
-            value = self._dict(2).decompress(value)
+            value = self._dict(2, segment).decompress(value)
         return orjson.loads(value)
+
+    def _segment(self, event_id: int) -> tuple[Segment, int]:
+        number, row = split_id(event_id)
+        if event_id < 0 or number >= len(self._segments):
+            raise KeyError(event_id)
+        return self._segments[number], row
 
     def index(self) -> dict[tuple[str, str], dict[int, int]]:
         """(kind, fingerprint) -> {occurrence: event id}: the O(1) replay lookup."""
@@ -115,12 +170,14 @@ class Reader:
         """`index`, and (kind, exact key) -> fingerprint: the lookup that needs no parsing."""
         out: dict[tuple[str, str], dict[int, int]] = {}
         exact: dict[tuple[str, str], str] = {}
-        for kind, fp, occurrence, event_id, key in self._query(
-            "SELECT kind, fingerprint, occurrence, id, exact FROM events ORDER BY id"
-        ):
-            out.setdefault((kind, fp), {}).setdefault(occurrence, event_id)
-            if key is not None:
-                exact[(kind, key)] = fp
+        for segment in self._segments:
+            base = segment.base
+            for kind, fp, occurrence, row, key in self._query(
+                "SELECT kind, fingerprint, occurrence, id, exact FROM events ORDER BY id", (), segment
+            ):
+                out.setdefault((kind, fp), {}).setdefault(occurrence, base + row)
+                if key is not None:
+                    exact[(kind, key)] = fp
         return out, exact
 
     @property
@@ -131,19 +188,24 @@ class Reader:
 
     def count(self) -> tuple[int, int]:
         """(events, chunks)"""
-        # Chunk lists of a compacted recording are compressed: counted here, not in SQL.
-        chunks = self._query("SELECT chunks FROM events WHERE chunks IS NOT NULL")
-        (events,), = self._query("SELECT count(*) FROM events")
-        return events, sum(len(self._json(c)) for c, in chunks)
+        events = chunks = 0
+        for segment in self._segments:
+            # Chunk lists of a compacted recording are compressed: counted here, not in SQL.
+            lists = self._query("SELECT chunks FROM events WHERE chunks IS NOT NULL", (), segment)
+            (n,), = self._query("SELECT count(*) FROM events", (), segment)
+            events += n
+            chunks += sum(len(self._json(c, segment)) for c, in lists)
+        return events, chunks
 
     _COLUMNS = ("id, seq, kind, fingerprint, occurrence, started_at, duration_us, status, request, response, body,"
                 " chunks, error, meta, labels, pid, exact")
 
     def event(self, event_id: int, *, with_body: bool = True) -> Event:
-        rows = self._query(f"SELECT {self._COLUMNS} FROM events WHERE id = ?", (event_id,))
+        segment, row = self._segment(event_id)
+        rows = self._query(f"SELECT {self._COLUMNS} FROM events WHERE id = ?", (row,), segment)
         if not rows:
             raise KeyError(event_id)
-        return self._event(rows[0], with_body)
+        return self._event(rows[0], with_body, segment)
 
     READ_AHEAD = 64
 
@@ -151,67 +213,88 @@ class Reader:
         """What replay serves: the event with its body (the request stays unparsed).
 
         Replay mostly asks for events in recorded order, so one query fetches this event
-        and the next `READ_AHEAD`; bodies are decompressed only when served.
+        and the next `READ_AHEAD` of its segment; bodies are decompressed only when served.
         """
         with self._lock:
             row = self._ahead.pop(event_id, None)
             if row is None:
-                self._ahead = {r[0]: r for r in self._conn.execute(
+                segment, first = self._segment(event_id)
+                base = segment.base
+                self._ahead = {base + r[0]: r for r in segment.conn.execute(
                     "SELECT e.id, e.seq, e.kind, e.fingerprint, e.occurrence, e.started_at, e.duration_us, e.status,"
                     " e.response, e.chunks, e.error, e.body, b.codec, b.data FROM events e"
                     " LEFT JOIN blobs b ON b.hash = e.body WHERE e.id >= ? ORDER BY e.id LIMIT ?",
-                    (event_id, self.READ_AHEAD))}
+                    (first, self.READ_AHEAD))}
                 row = self._ahead.pop(event_id, None)
         if row is None:
             raise KeyError(event_id)
-        (event_id, seq, kind, fp, occ, started, dur, status, response, chunks, error, digest, codec,
-         data) = row
+        (_, seq, kind, fp, occ, started, dur, status, response, chunks, error, digest, codec, data) = row
         if digest is not None and data is None:
             raise KeyError(f"blob {digest} missing from {self.path}")
+        segment = self._segments[event_id // SEGMENT_SPAN]
         return Event(
             id=event_id, seq=seq, kind=kind, fingerprint=fp, occurrence=occ, started_at=started, duration_us=dur,
-            status=status, request={}, response=self._json(response),
-            body=None if data is None else decode_blob(codec, data, self._dict(codec)),
-            chunks=[tuple(c) for c in self._json(chunks)] if chunks else None, error=self._json(error),
+            status=status, request={}, response=self._json(response, segment),
+            body=None if data is None else decode_blob(codec, data, self._dict(codec, segment)),
+            chunks=[tuple(c) for c in self._json(chunks, segment)] if chunks else None,
+            error=self._json(error, segment),
         )
 
     def events(self, *, with_body: bool = False, kind: str | None = None) -> Iterator[Event]:
+        """Every event, by start time (then id): the segments interleave where their times do."""
         sql = f"SELECT {self._COLUMNS} FROM events"
         args: tuple = ()
         if kind:
             sql += " WHERE kind = ?"
             args = (kind,)
-        for row in self._query(sql + " ORDER BY started_at, id", args):
-            yield self._event(row, with_body)
+        sql += " ORDER BY started_at, id"
+        if len(self._segments) == 1:
+            segment = self._segments[0]
+            for row in self._query(sql, args):
+                yield self._event(row, with_body, segment)
+            return
+        runs = [[(row[5], segment.base + row[0], row, segment) for row in self._query(sql, args, segment)]
+                for segment in self._segments]
+        for _, _, row, segment in heapq.merge(*runs, key=lambda item: item[:2]):
+            yield self._event(row, with_body, segment)
 
     def request(self, event: Event) -> dict[str, Any]:
         """The recorded request with its JSON body put back together."""
         req = dict(event.request) if isinstance(event.request, dict) else {}
+        segment = self._segment(event.id)[0] if isinstance(event.id, int) and event.id >= 0 else None
+
+        def load(digest: str) -> bytes:
+            return self.blob(digest, segment)
+
         if "json" in req:
-            req["json"] = join_json(req["json"], self.blob)
+            req["json"] = join_json(req["json"], load)
         for part in ("body", "headers"):
             value = req.get(part)
             if isinstance(value, dict) and REF in value:
-                data = self.blob(value[REF])
+                data = load(value[REF])
                 req[part] = data if part == "body" else [tuple(h) for h in orjson.loads(data)]
         return req
 
     def checkpoints(self) -> list[dict[str, Any]]:
-        rows = self._query(
-            "SELECT name, seq, events_before, created_at, state, pid FROM checkpoints ORDER BY id"
-        )
-        return [
-            {"name": n, "seq": s, "events_before": e, "created_at": c, "state": _loads(st), "pid": p}
-            for n, s, e, c, st, p in rows
-        ]
+        """Every checkpoint, in the order written (segment by segment)."""
+        out = []
+        for segment in self._segments:
+            rows = self._query(
+                "SELECT name, seq, events_before, created_at, state, pid FROM checkpoints ORDER BY id", (), segment
+            )
+            out += [{"name": n, "seq": s, "events_before": e, "created_at": c, "state": _loads(st), "pid": p}
+                    for n, s, e, c, st, p in rows]
+        return out
 
-    def _event(self, row: tuple, with_body: bool) -> Event:
-        (event_id, seq, kind, fp, occ, started, dur, status, request, response, body, chunks, error, meta,
+    def _event(self, row: tuple, with_body: bool, segment: Segment) -> Event:
+        (row_id, seq, kind, fp, occ, started, dur, status, request, response, body, chunks, error, meta,
          labels, pid, exact) = row
         return Event(
-            id=event_id, seq=seq, kind=kind, fingerprint=fp, occurrence=occ, started_at=started,
-            duration_us=dur, status=status, request=self._json(request), response=self._json(response),
-            body=self.blob(body) if (with_body and body) else None,
-            chunks=[tuple(c) for c in self._json(chunks)] if chunks else None,
-            error=self._json(error), meta=self._json(meta) or {}, labels=_loads(labels) or {}, pid=pid, exact=exact,
+            id=segment.base + row_id, seq=seq, kind=kind, fingerprint=fp, occurrence=occ, started_at=started,
+            duration_us=dur, status=status, request=self._json(request, segment),
+            response=self._json(response, segment),
+            body=self.blob(body, segment) if (with_body and body) else None,
+            chunks=[tuple(c) for c in self._json(chunks, segment)] if chunks else None,
+            error=self._json(error, segment), meta=self._json(meta, segment) or {}, labels=_loads(labels) or {},
+            pid=pid, exact=exact,
         )

@@ -6,6 +6,10 @@ them. Uploads send a snapshot taken with SQLite's backup API, one self-contained
 Downloads land under a temporary name and become ``<id>.db`` only once they open as
 a recording, so a half-transferred or foreign file never shadows a good one.
 
+A rotated recording travels as all its segments, ``<name>``, ``<name>.1``, ...; the
+uploaded segment 0 says how many there are (meta ``segments``), so a download fetches
+exactly those and never a stale ``.N`` an older upload left beside the same name.
+
 fsspec (and s3fs for ``s3://``) are optional and imported only here, on first use.
 """
 
@@ -22,6 +26,7 @@ from .. import _session
 from .._errors import AutorrError, ConfigError, RecordingCorrupt, RecordingNotFound
 from ._reader import SUFFIX, resolve
 from ._schema import connect
+from ._segments import segment_path, segment_paths
 
 __all__ = ["download_recording", "upload_recording"]
 
@@ -59,8 +64,9 @@ def _is_local(fs: Any) -> bool:
     return "file" in protocols or "local" in protocols
 
 
-def _snapshot(source: Path, target: Path) -> None:
-    """A consistent single-file copy of a (possibly live) recording, WAL content included."""
+def _snapshot(source: Path, target: Path, segments: int = 0) -> None:
+    """A consistent single-file copy of a (possibly live) recording file, WAL content
+    included; ``segments``: the number to record in a segment 0's meta."""
     src = connect(source)  # raises RecordingCorrupt for a file that is not a recording
     try:
         dst = sqlite3.connect(str(target))
@@ -70,6 +76,10 @@ def _snapshot(source: Path, target: Path) -> None:
             src.backup(dst)
             # Rollback-journal mode: the uploaded file needs no -wal/-shm beside it.
             dst.execute("PRAGMA journal_mode = DELETE")
+            if segments > 1:  # what was uploaded, whatever the writer had noted so far
+                with dst:
+                    dst.execute("INSERT INTO meta (key, value) VALUES ('segments', ?) ON CONFLICT(key)"
+                                " DO UPDATE SET value = excluded.value", (str(segments),))
         finally:
             dst.close()
     finally:
@@ -83,8 +93,10 @@ def upload_recording(id_or_path: str | os.PathLike[str] | None, url: str, *,
 
     ``url`` ending in ``/`` is a folder (the file becomes ``<url><id>.db``), otherwise
     the object itself: ``s3://bucket/runs/`` or ``s3://bucket/runs/today.db``, or any
-    fsspec URL (``file://``, ``gs://``, ``memory://`` ...). A recording still being
-    written is snapshotted consistently. ``storage_options`` go to the filesystem
+    fsspec URL (``file://``, ``gs://``, ``memory://`` ...). A rotated recording uploads
+    every segment beside the first (``<id>.db.1``, ...); the URL returned is segment 0's.
+    A recording still being written is snapshotted consistently, segment by segment.
+    ``storage_options`` go to the filesystem
     (for S3: ``{"client_kwargs": {"endpoint_url": ...}}``, ``profile``, ``key``...).
     """
     from .._config import load_config
@@ -94,16 +106,25 @@ def upload_recording(id_or_path: str | os.PathLike[str] | None, url: str, *,
     fs, remote = _filesystem(url, storage_options)
     if url.endswith("/"):
         remote = remote.rstrip("/") + "/" + source.name
+    files = segment_paths(source)
     with _unrecorded(), tempfile.TemporaryDirectory(prefix="autorr-upload-") as tmp:
-        snapshot = Path(tmp) / source.name
-        _snapshot(source, snapshot)
+        snapshots = []
+        for number, file in enumerate(files):
+            snapshots.append(Path(tmp) / file.name)
+            _snapshot(file, snapshots[-1], len(files) if number == 0 else 0)
         try:
             if _is_local(fs):
                 fs.makedirs(os.path.dirname(remote) or ".", exist_ok=True)
-            fs.put_file(str(snapshot), remote)
+            # Segment 0 last: it announces the others, which must be there by then.
+            for number in reversed(range(len(files))):
+                fs.put_file(str(snapshots[number]), _remote_segment(remote, number))
         except Exception as exc:  # boto, network, permissions: one error type, naming the URL
             raise AutorrError(f"could not upload {source} to {url}: {type(exc).__name__}: {exc}") from exc
     return fs.unstrip_protocol(remote)
+
+
+def _remote_segment(remote: str, number: int) -> str:
+    return remote if number == 0 else f"{remote}.{number}"
 
 
 def _local_name(recording_id: str | None, remote: str, url: str) -> str:
@@ -121,9 +142,10 @@ def download_recording(recording_id: str | None, url: str, directory: str | os.P
 
     ``url`` is the file (``s3://bucket/runs/abc.db``) or, ending in ``/``, the folder
     holding ``<recording_id>.db``. The file is saved as ``<recording_id>.db`` (default:
-    the remote file's name), so ``AUTORR_RECORDING=<id>`` replays it. It must open as
-    an autorr recording (else `RecordingCorrupt`); an existing local recording of that
-    id is kept unless ``overwrite``.
+    the remote file's name), so ``AUTORR_RECORDING=<id>`` replays it; the segments of a
+    rotated recording come along (``<id>.db.1``, ...). Each must open as an autorr
+    recording (else `RecordingCorrupt`); an existing local recording of that id is kept
+    unless ``overwrite``.
     """
     from .._config import load_config
 
@@ -139,29 +161,49 @@ def download_recording(recording_id: str | None, url: str, directory: str | os.P
         raise ConfigError(f"recording {name!r} already exists at {target}; pass overwrite=True (--force) to replace it")
     where = fs.unstrip_protocol(remote)
     folder.mkdir(parents=True, exist_ok=True)
+    parts: list[Path] = []
+    try:
+        with _unrecorded():
+            parts.append(_fetch(fs, remote, where, folder, name))
+            count = _verify(parts[0], where)
+            for number in range(1, count):
+                segment = _remote_segment(remote, number)
+                parts.append(_fetch(fs, segment, fs.unstrip_protocol(segment), folder, name))
+                _verify(parts[-1], fs.unstrip_protocol(segment))
+        # Whatever this id held before goes: a stale segment would read as part of the new one.
+        for old in segment_paths(target):
+            for stale in (Path(f"{old}-wal"), Path(f"{old}-shm")):
+                stale.unlink(missing_ok=True)
+            if old != target:
+                old.unlink(missing_ok=True)
+        for number in reversed(range(len(parts))):  # segment 0 last: it makes the recording visible
+            os.replace(parts[number], segment_path(target, number))
+    finally:
+        for part in parts:
+            for leftover in (part, Path(f"{part}-wal"), Path(f"{part}-shm"), Path(f"{part}-journal")):
+                leftover.unlink(missing_ok=True)
+    return target
+
+
+def _fetch(fs: Any, remote: str, where: str, folder: Path, name: str) -> Path:
     # Not "*.db": list_recordings() and AUTORR_RECORDING=latest must not see a partial file.
     fd, part_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=folder)
     os.close(fd)
     part = Path(part_name)
     try:
-        with _unrecorded():
-            try:
-                fs.get_file(remote, str(part))
-            except FileNotFoundError:
-                raise RecordingNotFound(f"no recording at {where}") from None
-            except Exception as exc:  # boto, network, permissions
-                raise AutorrError(f"could not download {where}: {type(exc).__name__}: {exc}") from exc
-        _verify(part, where)
-        for stale in (Path(f"{target}-wal"), Path(f"{target}-shm")):  # belong to the file being replaced
-            stale.unlink(missing_ok=True)
-        os.replace(part, target)
-    finally:
-        for leftover in (part, Path(f"{part}-wal"), Path(f"{part}-shm"), Path(f"{part}-journal")):
-            leftover.unlink(missing_ok=True)
-    return target
+        fs.get_file(remote, str(part))
+    except BaseException as exc:
+        part.unlink(missing_ok=True)
+        if isinstance(exc, FileNotFoundError):
+            raise RecordingNotFound(f"no recording at {where}") from None
+        if isinstance(exc, Exception):  # boto, network, permissions
+            raise AutorrError(f"could not download {where}: {type(exc).__name__}: {exc}") from exc
+        raise
+    return part
 
 
-def _verify(path: Path, where: str) -> None:
+def _verify(path: Path, where: str) -> int:
+    """Check a downloaded file; returns how many segments its recording has (segment 0's meta)."""
     try:
         conn = connect(path)
     except RecordingCorrupt as exc:
@@ -170,9 +212,14 @@ def _verify(path: Path, where: str) -> None:
     try:
         check = conn.execute("PRAGMA quick_check").fetchone()[0]
         conn.execute("SELECT count(*) FROM events").fetchone()
+        row = conn.execute("SELECT value FROM meta WHERE key = 'segments'").fetchone()
     except sqlite3.DatabaseError as exc:
         raise RecordingCorrupt(f"{where}: not a readable autorr recording ({exc})") from None
     finally:
         conn.close()
     if check != "ok":
         raise RecordingCorrupt(f"{where}: damaged recording ({check})")
+    try:
+        return max(1, int(row[0])) if row else 1
+    except ValueError:
+        raise RecordingCorrupt(f"{where}: meta 'segments' is {row[0]!r}, not a number") from None

@@ -6,6 +6,10 @@ writer does few of them: it wakes every `POLL_INTERVAL`, drains what is queued i
 one transaction, and compresses only payloads worth it (see `_codec.COMPRESS_MIN`);
 each SQLite or zstd call releases the GIL. Nothing waits longer than `FLUSH_INTERVAL`
 to be on disk; a process killed with SIGKILL keeps every committed event.
+
+With ``max_bytes`` the recording rotates: once the current segment holds that much,
+the next transaction goes to a new segment file (see `_segments`), which starts with
+no known blobs, so every segment holds the blobs its own events reference.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from .._redact import MASK, Redactor
 from ..replay._fingerprint import FINGERPRINT_V1, FINGERPRINT_V2, SECRET_QUERY_PARAMS, exact_key, request_fingerprint
 from ._codec import REF, SPLIT_MIN, BlobSink, split_json, zstd_compress
 from ._schema import connect
+from ._segments import segment_path, segment_paths
 
 __all__ = ["Checkpoint", "Writer"]
 
@@ -80,12 +85,22 @@ def _after_fork() -> None:
 os.register_at_fork(before=_before_fork, after_in_parent=_after_fork, after_in_child=_after_fork)
 
 
+# Blobs keyed by hash land at random places in their B-tree, whose pages stay about
+# two-thirds full: a segment grows by about this much more than the bytes written.
+_PAGE_OVERHEAD = 1.5
+
+
+def _row_bytes(row: tuple) -> int:
+    """About what an event row adds to the file (its blobs are counted by the sink)."""
+    return 64 + sum(len(v) for v in row if isinstance(v, str))
+
+
 class Writer:
     def __init__(self, path: Path, *, redactor: Redactor, compression: bool = True, max_queue: int = 10_000,
                  on_error: Callable[[BaseException], None] | None = None,
                  enrich: Callable[[Event], None] | None = None, synchronous: bool = False,
-                 warm: Callable[[], None] | None = None) -> None:
-        self.path = path
+                 warm: Callable[[], None] | None = None, max_bytes: int = 0) -> None:
+        self.path = path  # segment 0: the recording's meta always goes there
         self.enrich = enrich  # adds metadata to an event, here rather than on the agent's thread
         self._warm = warm  # one-time imports and tables, loaded before the first event arrives
         self.redactor = redactor
@@ -105,9 +120,19 @@ class Writer:
         self._chains: dict = {}  # see _codec._chain
         path.parent.mkdir(parents=True, exist_ok=True)
         self._io_lock = threading.Lock()  # held while inside SQLite; see _before_fork
-        self._conn = connect(path, create=True)
-        self._known.update(r[0] for r in self._conn.execute("SELECT hash FROM blobs"))
+        self._conn0 = self._conn = connect(path, create=True)
         self.fingerprint_version = self._fingerprint_version()
+        self.max_bytes = max_bytes  # 0: never rotate
+        self.segment = 0
+        self._events_before = 0  # events in the segments before this one, for checkpoints
+        self._size = 0  # bytes in the current segment when last measured
+        # A process joining a rotated recording (a child) writes where the others write.
+        last = len(segment_paths(path)) - 1
+        if last:
+            self._open_segment(last)
+        else:
+            self._known.update(r[0] for r in self._conn.execute("SELECT hash FROM blobs"))
+            self._size = self._segment_bytes() if max_bytes else 0
         # Forked workers (multiprocessing pools) are often killed right after their last
         # task returns: there, each event is committed before the call returns.
         self.synchronous = synchronous
@@ -115,6 +140,47 @@ class Writer:
         _writers.add(self)
         if not synchronous:
             self._thread.start()
+
+    def _open_segment(self, number: int) -> None:
+        """Write to segment ``number`` from now on, creating it (or joining it: another
+        process rotated first). Its blobs are its own: nothing known carries over."""
+        file = segment_path(self.path, number)
+        created = not file.exists()
+        conn = connect(file, create=True)
+        try:
+            before = sum(self._count(segment_path(self.path, n)) for n in range(number))
+            if created:
+                conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('segment', ?), ('fingerprint', ?)",
+                             (str(number), orjson.dumps(self.fingerprint_version).decode()))
+                # Segment 0 counts the files: `autorr show` and a remote copy go by it.
+                self._conn0.execute(
+                    "INSERT INTO meta (key, value) VALUES ('segments', ?) ON CONFLICT(key) DO UPDATE"
+                    " SET value = max(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))", (str(number + 1),))
+        except BaseException:
+            conn.close()
+            raise
+        if self._conn is not self._conn0:
+            self._conn.close()  # the last connection to close folds its WAL into the file
+        self._conn, self.segment, self._events_before = conn, number, before
+        self._known = set(r[0] for r in conn.execute("SELECT hash FROM blobs"))
+        self._chains.clear()
+        self._size = self._segment_bytes()
+
+    def _count(self, path: Path) -> int:
+        if path == self.path:
+            return self._conn0.execute("SELECT count(*) FROM events").fetchone()[0]
+        if self._conn is not self._conn0 and path == segment_path(self.path, self.segment):
+            return self._conn.execute("SELECT count(*) FROM events").fetchone()[0]
+        conn = connect(path)
+        try:
+            return conn.execute("SELECT count(*) FROM events").fetchone()[0]
+        finally:
+            conn.close()
+
+    def _segment_bytes(self) -> int:
+        # Pages in use, committed WAL content included; the -wal file itself is scratch.
+        return self._conn.execute("PRAGMA page_count").fetchone()[0] * self._conn.execute(
+            "PRAGMA page_size").fetchone()[0]
 
     def _fingerprint_version(self) -> str:
         # Joining a recording (a child process) fingerprints the way it was begun.
@@ -161,10 +227,11 @@ class Writer:
             self._pending.append(_STOP)
             self._wake.set()
             self._thread.join(timeout)
-        try:
-            self._conn.close()
-        except Exception:  # pragma: no cover - closing twice or a dead handle
-            pass
+        for conn in {id(c): c for c in (self._conn, self._conn0)}.values():
+            try:
+                conn.close()
+            except Exception:  # pragma: no cover - closing twice or a dead handle
+                pass
 
     # -- consumer side (the writer thread) -----------------------------------------
     def _run(self) -> None:
@@ -198,7 +265,8 @@ class Writer:
         for attempt in range(3):
             try:
                 with self._io_lock:
-                    self._write_once(items)
+                    while items:  # more than one transaction when the batch fills a segment
+                        items = items[self._write_once(items):]
                 return
             except Exception as exc:  # disk full, locked for too long, a bug: never kill the host
                 if attempt == 2:
@@ -209,22 +277,43 @@ class Writer:
                 else:
                     time.sleep(0.05 * (attempt + 1))
 
-    def _write_once(self, items: list[Any]) -> None:
+    def _rotate_if_full(self, items: list[Any]) -> None:
+        # Meta goes to segment 0 whatever the size: it alone never opens a segment.
+        if not self.max_bytes or all(isinstance(item, _Meta) for item in items):
+            return
+        # Measured afresh: other processes write this segment too.
+        self._size = self._segment_bytes()
+        while self._size >= self.max_bytes:
+            self._open_segment(self.segment + 1)
+
+    def _write_once(self, items: list[Any]) -> int:
+        """Commit a prefix of ``items`` (all of them unless the segment fills); returns its length."""
         self.redactor.refresh()
+        self._rotate_if_full(items)
         known_before = set(self._known)
         if len(self._chains) > 200_000:  # bounded: a cache, not a second index
             self._chains.clear()
         sink = BlobSink(self._known, self.compression, self.redactor.scrub, self._chains)
         rows, checkpoints, metas = [], [], {}
+        room = self.max_bytes - self._size if self.max_bytes else None
+        taken = added = 0
         try:
             for item in items:
+                if room is not None and rows and (sink.stored_bytes + added) * _PAGE_OVERHEAD >= room:
+                    break  # the segment is full: the rest goes to the next one
+                taken += 1
                 if isinstance(item, Event):
                     rows.append(self._event_row(item, sink))
+                    added += _row_bytes(rows[-1])
                 elif isinstance(item, Checkpoint):
                     checkpoints.append((item, len(rows)))  # events queued before it
                 elif isinstance(item, _Meta):
                     metas.update(item.values)
             conn = self._conn
+            if metas and conn is not self._conn0:
+                # The recording's meta lives in segment 0; written first, so a retry of
+                # this batch after a failure only writes the same values again.
+                self._put_meta(self._conn0, metas)
             conn.execute("BEGIN IMMEDIATE")
             try:
                 conn.executemany("INSERT OR IGNORE INTO blobs (hash, codec, size, data) VALUES (?,?,?,?)", sink.rows)
@@ -232,7 +321,7 @@ class Writer:
                 for cp, before in checkpoints:
                     conn.execute(
                         "INSERT INTO checkpoints (name, seq, events_before, created_at, state, pid) VALUES (?,?,?,?,?,?)",
-                        (cp.name, cp.seq, stored + before, cp.created_at,
+                        (cp.name, cp.seq, self._events_before + stored + before, cp.created_at,
                          None if cp.state is None else self._json(cp.state), cp.pid),
                     )
                 conn.executemany(
@@ -241,10 +330,8 @@ class Writer:
                     " (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     rows,
                 )
-                conn.executemany(
-                    "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                    [(k, self._json(v)) for k, v in metas.items()],
-                )
+                if conn is self._conn0:
+                    self._put_meta(conn, metas)
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -256,6 +343,13 @@ class Writer:
         self.events_written += len(rows)
         self.raw_bytes += sink.raw_bytes
         self.stored_bytes += sink.stored_bytes
+        return taken
+
+    def _put_meta(self, conn: Any, metas: dict[str, Any]) -> None:
+        conn.executemany(
+            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            [(k, self._json(v)) for k, v in metas.items()],
+        )
 
     def _labels_json(self, labels: dict[str, Any]) -> str:
         # The same few labels on every event of a recording.
