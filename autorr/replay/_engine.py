@@ -123,7 +123,11 @@ class Player(_session.Scoped):
         for event_id in sorted(i for by_occurrence in index.values() for i in by_occurrence.values()):
             if budget <= 0:
                 return
-            answer = reader.answer(event_id)
+            try:
+                answer = reader.answer(event_id)
+            except (KeyError, ValueError) as exc:  # a damaged event fails when (if) it is served
+                log.debug("autorr: event %s of %s not preloaded: %s", event_id, reader.path, exc)
+                continue
             self._answers[(position, event_id)] = answer
             budget -= len(answer.body or b"") + 200
 

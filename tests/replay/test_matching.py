@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 
 import httpx2
@@ -87,3 +88,18 @@ def test_answers_past_the_preload_budget_are_read_on_demand(echo_server, tmp_pat
             assert 0 < len(player._answers) < 8
             assert [_post(client, echo_server[0] + f"/n{i}", b'{"pad": "' + b"x" * 500 + b'"}')
                     for i in range(8)] == recorded
+
+
+def test_a_damaged_answer_fails_only_the_call_that_needs_it(echo_server, tmp_path):
+    with httpx2.Client() as client:
+        with autorr.Recorder("r", directory=tmp_path,
+                             config=dataclasses.replace(autorr.load_config(), compression=False)):
+            good = _post(client, echo_server[0] + "/good", b'{"q": 1}')
+            _post(client, echo_server[0] + "/bad", b'{"q": 2}')
+        conn = sqlite3.connect(tmp_path / "r.db", isolation_level=None)
+        conn.execute("DELETE FROM blobs WHERE hash = (SELECT body FROM events WHERE summary LIKE '%/bad')")
+        conn.close()
+        with autorr.replaying(tmp_path / "r.db"):
+            assert _post(client, echo_server[0] + "/good", b'{"q": 1}') == good
+            with pytest.raises(Exception, match="missing"):
+                _post(client, echo_server[0] + "/bad", b'{"q": 2}')
