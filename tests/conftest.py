@@ -135,3 +135,41 @@ def echo_server():
     yield f"http://127.0.0.1:{srv.server_address[1]}", srv
     srv.shutdown()
     srv.server_close()
+
+
+def conversation(client: Any, turns: int, checkpoints: dict[int, str] | None = None, repeat: int = 6) -> list[str]:
+    """A growing openai-SDK conversation, every other turn streamed; a checkpoint after the turns named."""
+    import autorr
+
+    history, replies = [], []
+    for turn in range(turns):
+        history.append({"role": "user", "content": f"Step {turn}: " + f"check item {turn} of the plan. " * repeat})
+        if turn % 2:
+            text = "".join(c.choices[0].delta.content or "" for c in client.chat.completions.create(
+                model="gpt-4o-mini", messages=history, stream=True) if c.choices)
+        else:
+            text = client.chat.completions.create(model="gpt-4o-mini", messages=history).choices[0].message.content
+        history.append({"role": "assistant", "content": text})
+        replies.append(text)
+        if checkpoints and turn in checkpoints:
+            autorr.checkpoint(checkpoints[turn], state={"turn": turn})
+    return replies
+
+
+def kill_after_calls(command: list[str], env: dict[str, str]) -> list[str]:
+    """Run an agent until it prints "CALLS DONE", give the writer its bound, then SIGKILL it."""
+    import signal
+
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
+    lines = []
+    try:
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith("CALLS DONE"):
+                break
+        time.sleep(0.5)  # the writer's bound is 200 ms
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        proc.kill()
+    return lines

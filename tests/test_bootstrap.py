@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -13,7 +12,7 @@ import pytest
 
 from autorr.store import Reader, list_recordings
 
-from conftest import AGENTS, FAKE_KEY, _clean_env
+from conftest import AGENTS, FAKE_KEY, _clean_env, kill_after_calls
 
 
 def _stop(srv):
@@ -96,19 +95,7 @@ def test_sigkilled_recording_keeps_completed_calls(echo_server, recordings):
     url, srv = echo_server
     env = _clean_env({"AUTORR_MODE": "record", "AUTORR_DIR": str(recordings), "FAKE_SERVER_URL": url,
                       "AGENT_HANG": "1", "OPENAI_API_KEY": FAKE_KEY})
-    proc = subprocess.Popen([sys.executable, str(AGENTS / "plain_http.py")], env=env, stdout=subprocess.PIPE,
-                            text=True)
-    try:
-        lines = []
-        for line in proc.stdout:
-            lines.append(line)
-            if line.startswith("CALLS DONE"):
-                break
-        time.sleep(0.5)  # the writer's bound is 200 ms
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(10)
-    finally:
-        proc.kill()
+    lines = kill_after_calls([sys.executable, str(AGENTS / "plain_http.py")], env)
     (path,) = list_recordings(recordings)
     with Reader(path) as reader:
         assert reader.count()[0] == 3

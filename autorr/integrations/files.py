@@ -299,4 +299,6 @@ def _write(wrapped: Any, args: tuple, kwargs: dict, params: dict, session: Any, 
 PATCHES = (
     Patch("builtins", "open", _open),
     Patch("io", "open", _open),
+    # Python 3.10's pathlib calls the io.open it bound at import (3.11+: io.open itself).
+    Patch("pathlib", "_NormalAccessor.open", _open),
 )

@@ -11,6 +11,8 @@ import autorr
 from autorr.store import Reader, compact
 from autorr.store._codec import DICT_KEY
 
+from conftest import conversation
+
 openai = pytest.importorskip("openai")
 
 
@@ -19,17 +21,7 @@ def _uncompressed() -> autorr.Config:
 
 
 def _conversation(client, turns: int) -> list[str]:
-    history, replies = [], []
-    for turn in range(turns):
-        history.append({"role": "user", "content": f"Step {turn}: what should the agent check next?"})
-        if turn % 2:
-            text = "".join(c.choices[0].delta.content or "" for c in client.chat.completions.create(
-                model="gpt-4o-mini", messages=history, stream=True) if c.choices)
-        else:
-            text = client.chat.completions.create(model="gpt-4o-mini", messages=history).choices[0].message.content
-        history.append({"role": "assistant", "content": text})
-        replies.append(text)
-    return replies
+    return conversation(client, turns, repeat=1)
 
 
 def test_stop_compacts_and_the_recording_replays_the_same(llm_server, tmp_path):

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-import signal
 import sqlite3
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -15,7 +13,7 @@ import autorr
 from autorr.cli import main
 from autorr.store import Reader, list_recordings, resolve, segment_paths
 
-from conftest import AGENTS, FAKE_KEY, _clean_env
+from conftest import AGENTS, FAKE_KEY, _clean_env, conversation, kill_after_calls
 
 openai = pytest.importorskip("openai")
 
@@ -28,20 +26,7 @@ def _config(**changes) -> autorr.Config:
 
 
 def _conversation(client, turns: int, checkpoints: dict[int, str] | None = None) -> list[str]:
-    """A growing conversation, every other turn streamed; a checkpoint after the turns named."""
-    history, replies = [], []
-    for turn in range(turns):
-        history.append({"role": "user", "content": f"Step {turn}: " + f"check item {turn} of the plan. " * 6})
-        if turn % 2:
-            text = "".join(c.choices[0].delta.content or "" for c in client.chat.completions.create(
-                model="gpt-4o-mini", messages=history, stream=True) if c.choices)
-        else:
-            text = client.chat.completions.create(model="gpt-4o-mini", messages=history).choices[0].message.content
-        history.append({"role": "assistant", "content": text})
-        replies.append(text)
-        if checkpoints and turn in checkpoints:
-            autorr.checkpoint(checkpoints[turn], state={"turn": turn})
-    return replies
+    return conversation(client, turns, checkpoints)
 
 
 def _client(llm_server):
@@ -163,18 +148,7 @@ def test_zero_code_run_with_a_fork_pool_rotates_and_replays(llm_server, recordin
 def test_sigkill_keeps_what_every_segment_committed(llm_server, recordings, tmp_path):
     env = _agent_env(llm_server, recordings, tmp_path, AGENT_HANG="1")
     agent = [sys.executable, str(AGENTS / "long_chat_agent.py")]
-    proc = subprocess.Popen(agent, env=dict(env, AUTORR_MODE="record"), stdout=subprocess.PIPE, text=True)
-    try:
-        lines = []
-        for line in proc.stdout:
-            lines.append(line)
-            if line.startswith("CALLS DONE"):
-                break
-        time.sleep(0.5)  # the writer's bound is 200 ms
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(10)
-    finally:
-        proc.kill()
+    lines = kill_after_calls(agent, dict(env, AUTORR_MODE="record"))
     (path,) = list_recordings(recordings)
     assert len(segment_paths(path)) >= 3
     with Reader(path) as reader:
