@@ -129,3 +129,15 @@ def test_parallel_players_do_not_share_counters(echo_server, recordings):
         return await asyncio.gather(*(replay_once() for _ in range(4)))
 
     assert asyncio.run(main()) == [answers] * 4
+
+
+def test_import_autorr_is_light_and_names_load_on_first_use():
+    import subprocess
+    import sys
+
+    code = ("import sys, autorr; heavy = [m for m in ('wrapt', 'sqlite3', 'zstandard', 'orjson', 'autorr._recorder')"
+            " if m in sys.modules]; assert not heavy, heavy; assert callable(autorr.recording);"
+            " assert 'autorr._recorder' in sys.modules; assert 'recording' in dir(autorr)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env={"PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr
