@@ -120,28 +120,23 @@ def _maybe_ref(value: Any, sink: BlobSink) -> Any:
     return value
 
 
-RECENT = "recent"  # key in `BlobSink.chains`: [(list, its nodes)], newest last
+RECENT = "recent"  # key in `BlobSink.chains`: [(a list as encoded, its nodes)], newest last
 _RECENT_LISTS = 8  # conversations interleaved by several agents in one process
 
 
-def _shared_prefix(items: list[Any], sink: BlobSink) -> tuple[int, list[str]]:
-    """The longest prefix of ``items`` chained before, and its nodes.
+def _shared_prefix(encoded: bytes, sink: BlobSink) -> list[str]:
+    """The nodes of the longest list chained before that ``encoded`` (a list, as orjson
+    writes it) starts with, element for element.
 
-    Turn n+1 of a conversation re-sends turn n's list plus a message or two: one
-    C-level list comparison finds that, instead of serialising every message again.
+    Turn n+1 of a conversation re-sends turn n's list plus a message or two: comparing
+    bytes finds that without serialising every message again, and unlike ``==`` on
+    parsed values it tells ``true`` from ``1`` and ``1`` from ``1.0``.
     """
-    best: tuple[int, list[str]] = (0, [])
     for old, nodes in reversed(sink.chains.get(RECENT, ())):  # newest (longest) first
-        size = len(old)
-        if size <= best[0] or not old or not items or old[0] != items[0]:
-            continue
-        if size <= len(items) and items[:size] == old:
-            best = (size, nodes)
-        else:
-            same = next((i for i, (a, b) in enumerate(zip(items, old)) if a != b), min(size, len(items)))
-            if same > best[0]:
-                best = (same, nodes)
-    return best
+        head = old[:-1]  # "[e0,...,ek" without the closing bracket
+        if encoded.startswith(head) and encoded[len(head):len(head) + 1] in (b",", b"]"):
+            return nodes
+    return []
 
 
 def _chain(items: list[Any], sink: BlobSink) -> str | None:
@@ -151,10 +146,10 @@ def _chain(items: list[Any], sink: BlobSink) -> str | None:
     message per turn adds one node per turn: storage stays linear in its length.
     """
     chains = sink.chains
-    start, known_nodes = _shared_prefix(items, sink)
-    nodes = known_nodes[:start]
+    encoded = orjson.dumps(items)
+    nodes = list(_shared_prefix(encoded, sink))
     parent = nodes[-1] if nodes else None
-    for element in items[start:]:
+    for element in items[len(nodes):]:
         key = (parent, orjson.dumps(element))
         node = chains.get(key)
         if node is None:
@@ -162,7 +157,7 @@ def _chain(items: list[Any], sink: BlobSink) -> str | None:
         nodes.append(node)
         parent = node
     recent = chains.setdefault(RECENT, [])
-    recent.append((items, nodes))
+    recent.append((encoded, nodes))
     del recent[:-_RECENT_LISTS]
     return parent
 

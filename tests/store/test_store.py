@@ -110,3 +110,17 @@ def test_not_a_recording(tmp_path):
     sqlite3.connect(other).execute("CREATE TABLE t (x)").connection.commit()
     with pytest.raises(RecordingCorrupt, match="not an autorr recording"):
         Reader(other)
+
+
+def test_a_history_prefix_is_reused_only_when_byte_for_byte_the_same(tmp_path):
+    # true == 1 == 1.0 in Python: a prefix matched by `==` would store the wrong value.
+    path = tmp_path / "r.db"
+    writer = Writer(path, redactor=Redactor(environ={}))
+    sent = [[{"flag": 1}, {"n": "a"}], [{"flag": True}, {"n": "a"}, {"n": 2}], [{"flag": 1.0}, {"n": "a"}, {"n": 2}]]
+    for i, messages in enumerate(sent):
+        writer.put(_event(i, messages))
+    writer.close()
+    with Reader(path) as reader:
+        stored = [reader.request(e)["json"]["messages"] for e in reader.events()]
+    assert [[repr(v) for m in s for v in m.values()] for s in stored] == \
+        [[repr(v) for m in s for v in m.values()] for s in sent]
