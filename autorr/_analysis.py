@@ -15,7 +15,7 @@ from ._config import load_config
 from .store import Reader, resolve
 
 __all__ = ["RecordedEvent", "RecordedStream", "StreamChunk", "analyze_stream_timing", "get_recorded_events",
-           "get_recorded_streams"]
+           "get_recorded_streams", "recorded_stream"]
 
 
 @dataclass(frozen=True)
@@ -114,14 +114,18 @@ def get_recorded_streams(id_or_path: str | os.PathLike[str] | None = None,
     with _open(id_or_path, directory) as reader:
         streams = []
         for event in reader.events(with_body=True):
-            if not event.chunks:
-                continue
-            body, pos, chunks = event.body or b"", 0, []
-            for i, (size, offset) in enumerate(event.chunks):
-                chunks.append(StreamChunk(i, offset, body[pos:pos + size]))
-                pos += size
-            streams.append(RecordedStream(event.id or 0, event.summary, chunks, dict(event.meta)))
+            if event.chunks:
+                streams.append(recorded_stream(event))
         return streams
+
+
+def recorded_stream(event: Any) -> RecordedStream:
+    """A streamed event's body cut back into the chunks it arrived in."""
+    body, pos, chunks = event.body or b"", 0, []
+    for i, (size, offset) in enumerate(event.chunks or ()):
+        chunks.append(StreamChunk(i, offset, body[pos:pos + size]))
+        pos += size
+    return RecordedStream(event.id or 0, event.summary, chunks, dict(event.meta))
 
 
 def analyze_stream_timing(chunks: Iterable[StreamChunk | tuple[int, int] | float],

@@ -14,7 +14,7 @@ import os
 import time
 from typing import AsyncIterator, Iterator, Union
 
-from ._analysis import RecordedStream, StreamChunk, _open
+from ._analysis import RecordedStream, StreamChunk, _open, recorded_stream
 from ._errors import ConfigError
 
 __all__ = ["areplay_streaming_call", "replay_streaming_call"]
@@ -51,11 +51,7 @@ def _load(stream: StreamSource, event_id: int | None, directory: str | os.PathLi
             raise ConfigError(f"event {event_id} of {where} ({found.summary}) is not a streamed call; "
                               f"its streamed calls are events: {listing or 'none'}")
         event = reader.event(event_id)
-    body, pos, chunks = event.body or b"", 0, []
-    for i, (size, offset) in enumerate(event.chunks or ()):
-        chunks.append(StreamChunk(i, offset, body[pos:pos + size]))
-        pos += size
-    return RecordedStream(event.id or 0, event.summary, chunks, dict(event.meta))
+    return recorded_stream(event)
 
 
 def replay_streaming_call(stream: StreamSource = None, event_id: int | None = None, *, preserve_timing: bool = True,
