@@ -18,7 +18,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from ._codec import DICT_KEY, ZSTD_DICT, zstd_dict_compressor
+from ._codec import DICT_KEY, ZSTD_DICT, decode_blob, zstd_dict_compressor
 from ._schema import connect
 from ._segments import segment_paths
 
@@ -80,8 +80,6 @@ def _compact_file(path: Path) -> dict[str, Any] | None:
         if raw > MAX_RAW_BYTES:
             conn.execute("ROLLBACK")
             return None
-        from ._codec import decode_blob
-
         blobs = [(h, decode_blob(c, d), len(d)) for h, c, d in conn.execute("SELECT hash, codec, data FROM blobs")]
         columns = ", ".join(PAYLOAD_COLUMNS)
         rows = conn.execute(f"SELECT id, {columns} FROM events").fetchall()

@@ -17,8 +17,8 @@ import orjson
 from .._errors import RecordingCorrupt, RecordingNotFound
 from .._events import Event
 from ..replay._fingerprint import FINGERPRINT_V1
-from ._codec import DICT_KEY, REF, decode_blob, join_json, zstd_dict_decompressor
-from ._segments import SEGMENT_SPAN, Segment, recording_size, segment_paths, split_id
+from ._codec import DICT_KEY, REF, ZSTD_DICT, decode_blob, join_json, zstd_dict_decompressor
+from ._segments import Segment, recording_size, segment_paths, split_id
 
 __all__ = ["SUFFIX", "Reader", "list_recordings", "resolve"]
 
@@ -141,7 +141,7 @@ class Reader:
 
     def _dict(self, codec: int, segment: Segment | None = None) -> Any:
         segment = segment or self._segments[0]
-        if codec != 2 or segment.dictionary is not None:
+        if codec != ZSTD_DICT or segment.dictionary is not None:
             return segment.dictionary
         rows = self._query("SELECT data FROM blobs WHERE hash = ?", (DICT_KEY,), segment)
         if rows:
@@ -153,7 +153,7 @@ class Reader:
         if value is None:
             return None
         if isinstance(value, bytes):
-            value = self._dict(2, segment).decompress(value)
+            value = self._dict(ZSTD_DICT, segment).decompress(value)
         return orjson.loads(value)
 
     def _segment(self, event_id: int) -> tuple[Segment, int]:
@@ -231,7 +231,7 @@ class Reader:
         (_, seq, kind, fp, occ, started, dur, status, response, chunks, error, digest, codec, data) = row
         if digest is not None and data is None:
             raise KeyError(f"blob {digest} missing from {self.path}")
-        segment = self._segments[event_id // SEGMENT_SPAN]
+        segment = self._segment(event_id)[0]
         return Event(
             id=event_id, seq=seq, kind=kind, fingerprint=fp, occurrence=occ, started_at=started, duration_us=dur,
             status=status, request={}, response=self._json(response, segment),
