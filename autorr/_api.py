@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from . import _alerts, _session
+from . import _session
 from ._config import Config, ReplayMode, coerce_setting, load_config, parse_overrides
 from ._errors import ConfigError, NotActive
 from ._recorder import Manifest, Recorder
@@ -78,7 +78,6 @@ def stop_recording() -> Manifest:
     with _lock:
         if _recorder is None:
             raise NotActive("no recording is running; call start_recording() first")
-        _alerts.session_ended(_recorder)
         return _recorder.stop()
 
 
@@ -194,7 +193,6 @@ def _scoped(session: Recorder | Player) -> Iterator[None]:
         try:
             yield
         finally:
-            _alerts.session_ended(session)
             if owns_default and _session.get_default() is session:
                 _session.set_default(None)
 
@@ -229,7 +227,6 @@ def stop_replay() -> dict[str, Any]:
     with _lock:
         if _player is None:
             raise NotActive("no replay is running")
-        _alerts.session_ended(_player)
         return _player.stop()
 
 

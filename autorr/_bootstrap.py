@@ -68,10 +68,7 @@ def start_from_config(config: Config) -> None:
 
 
 def _end_replay(player: object) -> None:
-    from ._alerts import session_ended
-
-    session_ended(player)  # at exit: a mismatch-rate alert is sent before the process ends
-    player.stop()  # type: ignore[attr-defined]
+    player.stop()  # type: ignore[attr-defined]  (its final alert checks run there)
     mismatches = [m for m in player.mismatches() if m.get("action") == "raised"]  # type: ignore[attr-defined]
     if player.mode is ReplayMode.STRICT and mismatches:  # type: ignore[attr-defined]
         # The mismatch was raised but something swallowed it; the run still failed.
