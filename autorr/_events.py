@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-__all__ = ["CallRequest", "Event", "Kind", "Status"]
+__all__ = ["CallRequest", "Event", "Kind", "RequestParts", "Status", "text_headers"]
 
 
 class Kind(str, enum.Enum):
@@ -30,28 +30,49 @@ class CallRequest:
 
     ``json`` is parsed on first use: recording hands the request to the writer thread
     unparsed, and replay usually matches on the raw bytes (`exact_key`) without it.
+    With ``source`` (a library's request object) and ``parts`` (how to read its URL,
+    headers and content type), those three are read on first use too: recording reads
+    them on the writer thread, where they cost the agent nothing.
     """
 
-    __slots__ = ("method", "url", "host", "path", "query", "_headers", "body", "content_type", "_json")
+    __slots__ = ("method", "host", "path", "query", "body", "_url", "_headers", "_content_type", "_json",
+                 "_source", "_parts")
 
-    def __init__(self, method: str, url: str, host: str, path: str, query: list[tuple[str, str]],
-                 headers: list[tuple[str, str]] | list[tuple[bytes, bytes]], body: bytes, json: Any = _UNPARSED,
-                 content_type: str = "") -> None:
+    def __init__(self, method: str, url: str | None, host: str, path: str, query: list[tuple[str, str]],
+                 headers: list[tuple[str, str]] | list[tuple[bytes, bytes]] | None, body: bytes,
+                 json: Any = _UNPARSED, content_type: str | None = "", source: Any = None,
+                 parts: "RequestParts | None" = None) -> None:
         self.method = method
-        self.url = url
         self.host = host
         self.path = path
         self.query = query
-        self._headers = headers  # raw (bytes) pairs are decoded on first use, off the hot path
         self.body = body
-        self.content_type = content_type
+        self._url = url
+        self._headers = headers  # raw (bytes) pairs are decoded on first use, off the hot path
+        self._content_type = content_type
         self._json = json
+        self._source = source
+        self._parts = parts
+
+    @property
+    def url(self) -> str:
+        if self._url is None:
+            self._url = self._parts.url(self._source)  # type: ignore[union-attr]
+        return self._url
+
+    @property
+    def content_type(self) -> str:
+        if self._content_type is None:
+            self._content_type = self._parts.content_type(self._source)  # type: ignore[union-attr]
+        return self._content_type
 
     @property
     def headers(self) -> list[tuple[str, str]]:
         headers = self._headers
+        if headers is None:
+            headers = self._headers = self._parts.headers(self._source)  # type: ignore[union-attr]
         if headers and isinstance(headers[0][0], bytes):
-            headers = self._headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers]
+            headers = self._headers = text_headers(headers)
         return headers  # type: ignore[return-value]
 
     @property
@@ -69,6 +90,23 @@ class CallRequest:
 
     def __repr__(self) -> str:
         return f"CallRequest({self.summary}, {len(self.body or b'')} bytes)"
+
+
+def text_headers(headers: Any) -> list[tuple[str, str]]:
+    """Header pairs as text; raw (bytes) pairs, as an HTTP library holds them, decoded."""
+    if headers and isinstance(headers[0][0], bytes):
+        return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers]
+    return list(headers or ())
+
+
+class RequestParts(Protocol):
+    """How a `CallRequest` reads the parts it defers from a library's request object."""
+
+    def url(self, source: Any) -> str: ...
+
+    def headers(self, source: Any) -> list[tuple[str, str]] | list[tuple[bytes, bytes]]: ...
+
+    def content_type(self, source: Any) -> str: ...
 
 
 @dataclass(slots=True)

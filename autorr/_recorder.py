@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import itertools
 import logging
 import os
 import secrets
@@ -52,6 +53,8 @@ class Manifest:
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
+
+_CONTENT_TYPE = ("content-type", b"content-type")
 
 # Which capture switch governs each override category.
 _SWITCH = {"llm_calls": "capture_llm_calls", "http": "capture_tool_calls", "subprocess": "capture_tool_calls",
@@ -125,7 +128,9 @@ class Recorder(_session.Scoped):
         self.redactor = Redactor(self.config.redaction_level, patterns=self.config.redact_sensitive_data)
         self.path = self.directory / f"{self.id}.db"
         self._lock = threading.Lock()
-        self._seq = 0
+        self._seq = 0  # the last sequence number given out
+        self._seqs = itertools.count(1)
+        self._wanted: dict[tuple[Kind, str, str], bool] = {}
         self._open: "weakref.WeakSet[CallHandle]" = weakref.WeakSet()
         self._writer: Any = None
         self._pid = 0
@@ -262,8 +267,20 @@ class Recorder(_session.Scoped):
     def captures(self, kind: Kind, request: CallRequest) -> bool:
         return self._writer is not None and self.capture.get(_SWITCH[category_of(kind, request)], True)
 
+    def set_capture(self, switches: dict[str, bool]) -> None:
+        self.capture.update(switches)
+        self._wanted.clear()
+
     def decide(self, kind: Kind, request: CallRequest, *, output: bool = False) -> "_session.Decision":
-        if not self.captures(kind, request) or (kind is Kind.HTTP and is_telemetry(request.host, request.path)):
+        # Whether a (kind, host, path) is recorded: asked once, as an agent calls few endpoints.
+        key = (kind, request.host, request.path)
+        wanted = self._wanted.get(key)
+        if wanted is None:
+            wanted = self.captures(kind, request) and not (kind is Kind.HTTP and is_telemetry(request.host,
+                                                                                                request.path))
+            if self._writer is not None and len(self._wanted) < 4096:  # files: many paths
+                self._wanted[key] = wanted
+        if not wanted or self._writer is None:
             return None
         return _session.Record(self.begin(kind, request))
 
@@ -273,9 +290,7 @@ class Recorder(_session.Scoped):
         writer thread parses and fingerprints the request and numbers its occurrence:
         the agent's thread never pays for a long history."""
         self._ensure_writer()
-        with self._lock:
-            self._seq += 1
-            seq = self._seq
+        seq = self._seq = next(self._seqs)  # atomic under the GIL: no lock on the hot path
         handle = CallHandle(self, kind, fingerprint, occurrence, seq, request)
         self._open.add(handle)
         return handle
@@ -304,7 +319,10 @@ class Recorder(_session.Scoped):
             return False
         if response.get("streamed"):
             return True
-        return any(k.lower() == "content-type" and "event-stream" in v for k, v in response.get("headers") or ())
+        for name, value in response.get("headers") or ():  # raw (bytes) pairs from httpx
+            if name.lower() in _CONTENT_TYPE:
+                return (b"event-stream" if isinstance(value, bytes) else "event-stream") in value
+        return False
 
     def checkpoint(self, name: str, state: Any = None) -> None:
         from .store import Checkpoint

@@ -11,6 +11,7 @@ include headers or credential query parameters.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import threading
@@ -74,6 +75,7 @@ _STRICT_PATTERNS = (
 )
 
 
+@functools.lru_cache(maxsize=1024)  # a client sends the same few header names every call
 def is_secret_header(name: str) -> bool:
     return bool(_SECRET_HEADER.search(name))
 

@@ -89,6 +89,21 @@ def test_capture_switch_leaves_calls_live_and_unrecorded(echo_server, recordings
         autorr.configure_capture({"capture_tool_calls": True})
 
 
+def test_capture_switch_applies_mid_recording(echo_server, recordings):
+    import httpx2
+
+    url, _ = echo_server
+    with autorr.recording(recordings / "r.db") as rec:
+        httpx2.get(url + "/x")  # recorded; the recorder now knows this endpoint
+        autorr.configure_capture({"capture_tool_calls": False})
+        try:
+            httpx2.get(url + "/x")
+        finally:
+            autorr.configure_capture({"capture_tool_calls": True})
+        httpx2.get(url + "/x")
+    assert rec.manifest.total_events == 2
+
+
 def test_two_agents_in_threads_record_separately(echo_server, recordings):
     import httpx2
 

@@ -10,7 +10,7 @@ import time
 from typing import Any, Callable
 from urllib.parse import parse_qsl, urlsplit
 
-from .._events import CallRequest, Kind, Status
+from .._events import CallRequest, Kind, Status, text_headers
 from ._decode import decoder_for
 
 __all__ = ["Pieces", "Tee", "async_sleep", "decide", "enter_live", "exit_live", "make_request",
@@ -43,8 +43,9 @@ def exit_live(token: contextvars.Token) -> None:
     _inside.reset(token)
 
 
-def decide(session: Any, build: Callable[[], CallRequest], what: str) -> Any:
-    """Ask the session; in record mode an autorr failure lets the call through unrecorded."""
+def decide(session: Any, build: Callable[[], CallRequest], what: Callable[[], str]) -> Any:
+    """Ask the session; in record mode an autorr failure lets the call through unrecorded.
+    ``what`` names the call in the warning (formatted only then)."""
     if _inside.get():
         return None
     try:
@@ -53,16 +54,22 @@ def decide(session: Any, build: Callable[[], CallRequest], what: str) -> Any:
     except Exception as exc:
         if not session.fail_open:  # replay must not fall through to the network
             raise
-        log.warning("autorr: not recording %s: %s", what, exc)
+        log.warning("autorr: not recording %s: %s", what(), exc)
         return None
 
 
-def response_meta(status: int, headers: list[tuple[str, str]], http_version: str, reason: str,
-                  streamed: bool) -> tuple[dict[str, Any], Any]:
-    """The response record and, when the body is compressed, the decoder that stores it plain."""
-    decode = decoder_for(next((v for k, v in headers if k.lower() == "content-encoding"), ""))
+def response_meta(status: int, headers: list[tuple[str, str]] | list[tuple[bytes, bytes]], http_version: str,
+                  reason: str, streamed: bool, encoding: str | None = None) -> tuple[dict[str, Any], Any]:
+    """The response record and, when the body is compressed, the decoder that stores it plain.
+
+    ``headers`` may be raw (bytes) pairs: the writer thread decodes them. ``encoding``
+    is the content-encoding when the caller has looked it up already.
+    """
+    if encoding is None:
+        encoding = next((v for k, v in text_headers(headers) if k.lower() == "content-encoding"), "")
+    decode = decoder_for(encoding) if encoding else None
     if decode is not None:
-        headers = [(k, v) for k, v in headers if k.lower() not in _DROP_ON_DECODE]
+        headers = [(k, v) for k, v in text_headers(headers) if k.lower() not in _DROP_ON_DECODE]
     return {"status": status, "headers": headers, "http_version": http_version, "reason": reason,
             "streamed": streamed}, decode
 

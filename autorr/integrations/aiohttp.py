@@ -183,7 +183,7 @@ def _request(module: Any):
         if session is None:
             return await wrapped(*args, **kwargs)
         method, url = (list(args) + [kwargs.get("method"), kwargs.get("str_or_url")])[:2]
-        decision = decide(session, lambda: _build_call(instance, method, url, kwargs), f"{method} {url}")
+        decision = decide(session, lambda: _build_call(instance, method, url, kwargs), lambda: f"{method} {url}")
         if decision is None:
             return await wrapped(*args, **kwargs)
         if isinstance(decision, Serve):

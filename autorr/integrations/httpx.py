@@ -21,12 +21,28 @@ from ._http import Pieces, Tee, decide, enter_live, exit_live, rebuild_exception
 __all__ = ["PATCHES"]
 
 
+class _Parts:
+    """The parts of an httpx request that recording reads on the writer thread."""
+
+    @staticmethod
+    def url(request: Any) -> str:
+        return str(request.url)
+
+    @staticmethod
+    def headers(request: Any) -> list[tuple[bytes, bytes]]:
+        return request.headers.raw
+
+    @staticmethod
+    def content_type(request: Any) -> str:
+        return request.headers.get("content-type", "")
+
+
 def _call_request(request: Any) -> CallRequest:
     url = request.url
     return CallRequest(
-        method=request.method, url=str(url), host=url.host, path=url.path,
+        method=request.method, url=None, host=url.host, path=url.path,
         query=list(url.params.multi_items()) if url.query else [],
-        headers=request.headers.raw, body=request.content, content_type=request.headers.get("content-type", ""),
+        headers=None, body=request.content, content_type=None, source=request, parts=_Parts,
     )
 
 
@@ -40,7 +56,7 @@ def _bind(args: tuple, kwargs: dict) -> tuple[Any, bool, dict]:
 
 
 def _decide(session: Any, request: Any) -> Any:
-    return decide(session, lambda: _call_request(request), f"{request.method} {request.url}")
+    return decide(session, lambda: _call_request(request), lambda: f"{request.method} {request.url}")
 
 
 @functools.lru_cache(maxsize=None)
@@ -91,9 +107,9 @@ def _stream_classes(lib: Any) -> tuple[type, type, type, type]:
 
 
 def _attach_tee(lib: Any, response: Any, handle: Any, streamed: bool, is_async: bool) -> None:
-    headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.headers.raw]
-    meta, decode = response_meta(response.status_code, headers, response.http_version, response.reason_phrase,
-                                 streamed)
+    # Raw header pairs: the writer thread decodes them.
+    meta, decode = response_meta(response.status_code, response.headers.raw, response.http_version,
+                                 response.reason_phrase, streamed, response.headers.get("content-encoding", ""))
     handle.set_response(meta)
     if hasattr(response, "_content"):
         # Built in memory (MockTransport, a custom transport's Response(content=...)):

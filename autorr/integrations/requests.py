@@ -137,7 +137,7 @@ def _adapter_send(module: Any):
         request = args[0] if args else kwargs["request"]
         stream = bool(kwargs.get("stream", args[1] if len(args) > 1 else False))
         decision = decide(session, lambda: make_request(request.method, request.url, list(request.headers.items()),
-                                                        _body_bytes(request)), f"{request.method} {request.url}")
+                                                        _body_bytes(request)), lambda: f"{request.method} {request.url}")
         if decision is None:
             return wrapped(*args, **kwargs)
         if isinstance(decision, Serve):

@@ -26,7 +26,7 @@ from typing import Any, Callable
 
 import orjson
 
-from .._events import CallRequest, Event
+from .._events import CallRequest, Event, text_headers
 from .._redact import MASK, Redactor
 from ..replay._fingerprint import FINGERPRINT_V1, FINGERPRINT_V2, SECRET_QUERY_PARAMS, exact_key, request_fingerprint
 from ._codec import REF, SPLIT_MIN, BlobSink, split_json, zstd_compress
@@ -380,7 +380,7 @@ class Writer:
         chunks = event.chunks
         response = event.response
         if response is not None:
-            response = dict(response, headers=self.redactor.headers(response.get("headers") or []))
+            response = dict(response, headers=self.redactor.headers(text_headers(response.get("headers"))))
         if event.body is not None:
             body, chunks = self._scrub_body(event.body, chunks)
             body_ref = sink.put(body, scrub=False)
