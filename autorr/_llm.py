@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from importlib import resources
 from typing import Any, Iterator
 
@@ -59,17 +60,26 @@ def cost_of(model: str | None, input_tokens: int | None, output_tokens: int | No
     return round(total / 1_000_000, 10)
 
 
+# An SSE event can only add metadata when it holds usage (OpenAI puts "usage": null on
+# every chunk when asked for usage: not that) or a tool call; most of a stream is text
+# deltas, not worth parsing. The last event naming a model is parsed too.
+_USAGE = re.compile(rb'"usage"\s*:\s*\{')
+_TOOL_ANCHORS = (b"tool", b"function_call")
+
+
 def _sse_payloads(body: bytes) -> Iterator[dict[str, Any]]:
-    for line in body.splitlines():
-        if line.startswith(b"data:"):
-            data = line[5:].strip()
-            if data and data != b"[DONE]":
-                try:
-                    value = orjson.loads(data)
-                except orjson.JSONDecodeError:
-                    continue
-                if isinstance(value, dict):
-                    yield value
+    datas = [line[5:].strip() for line in body.splitlines() if line.startswith(b"data:")]
+    last_model = next((i for i in range(len(datas) - 1, -1, -1) if b'"model"' in datas[i]), -1)
+    for i, data in enumerate(datas):
+        if not data or data == b"[DONE]" or (i != last_model and not _USAGE.search(data)
+                                             and not any(a in data for a in _TOOL_ANCHORS)):
+            continue
+        try:
+            value = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(value, dict):
+            yield value
 
 
 def _usage(into: dict[str, Any], usage: Any) -> None:

@@ -80,3 +80,34 @@ def test_capture_switches_for_llm_calls_and_streaming(llm_server, recordings):
     llm_server.stop()
     with autorr.replaying(recordings / "nostream.db"):
         call()  # replays as one piece
+
+
+def _sse(*payloads) -> bytes:
+    import json
+
+    return b"".join(b"data: " + json.dumps(p).encode() + b"\n\n" for p in payloads) + b"data: [DONE]\n\n"
+
+
+def test_stream_metadata_comes_from_the_events_that_carry_it():
+    from autorr._llm import describe_llm_call
+
+    request = {"host": "api.openai.com", "path": "/v1/chat/completions", "json": {"model": "gpt-4o"}}
+    text = [{"model": "gpt-4o-2024-08-06", "choices": [{"delta": {"content": f"w{i} "}}], "usage": None}
+            for i in range(5)]
+    call = {"model": "gpt-4o-2024-08-06", "choices": [{"delta": {"tool_calls": [{"function": {"name": "lookup"}}]}}]}
+    usage = {"model": "gpt-4o-2024-11-20", "choices": [], "usage": {"prompt_tokens": 7, "completion_tokens": 9}}
+    meta = describe_llm_call(request, {"status": 200}, _sse(*text[:2], call, *text[2:], usage), [(1, 10)], 100)
+    assert meta["tool_calls"] == ["lookup"] and (meta["input_tokens"], meta["output_tokens"]) == (7, 9)
+    assert meta["model_served"] == "gpt-4o-2024-11-20"  # the last event naming one
+
+    claude = {"host": "api.anthropic.com", "path": "/v1/messages", "json": {"model": "claude-3-5-haiku-latest"}}
+    events = [
+        {"type": "message_start", "message": {"model": "claude-3-5-haiku-20241022", "usage": {"input_tokens": 5}}},
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "tool_use", "name": "search"}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": "{}"}},
+        {"type": "message_delta", "delta": {"stop_reason": "tool_use"}, "usage": {"output_tokens": 3}},
+        {"type": "message_stop"},
+    ]
+    meta = describe_llm_call(claude, {"status": 200}, _sse(*events), [(1, 10)], 100)
+    assert meta["tool_calls"] == ["search"] and (meta["input_tokens"], meta["output_tokens"]) == (5, 3)
+    assert meta["model_served"] == "claude-3-5-haiku-20241022"

@@ -13,6 +13,7 @@ first and only parses and canonicalises a request it has not seen byte for byte
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -79,23 +80,19 @@ def _hasher(version: str) -> Any:
     return xxhash.xxh3_128()
 
 
-def _head(h: Any, method: str, host: str, path: str, query: list[tuple[str, str]]) -> None:
-    h.update(method.upper().encode())
-    h.update(b"\0")
-    h.update(host.lower().encode())
-    h.update(b"\0")
-    h.update(path.encode())
-    h.update(b"\0")
-    for name, value in sorted(query):
-        if name.lower() not in SECRET_QUERY_PARAMS:
-            h.update(f"{name}={value}&".encode())
-    h.update(b"\0")
+@functools.lru_cache(maxsize=1024)  # an agent calls few endpoints
+def _head(method: str, host: str, path: str, query: tuple[tuple[str, str], ...]) -> bytes:
+    """What both keys hash before the body."""
+    parts = [method.upper().encode(), b"\0", host.lower().encode(), b"\0", path.encode(), b"\0"]
+    parts += [f"{name}={value}&".encode() for name, value in sorted(query) if name.lower() not in SECRET_QUERY_PARAMS]
+    parts.append(b"\0")
+    return b"".join(parts)
 
 
 def fingerprint(method: str, host: str, path: str, query: list[tuple[str, str]], body: bytes,
                 parsed: Any, content_type: str, version: str = FINGERPRINT_V2) -> str:
     h = _hasher(version)
-    _head(h, method, host, path, query)
+    h.update(_head(method, host, path, tuple(query)))
     h.update(canonical_json(parsed) if parsed is not None else _canonical_bytes(body, content_type))
     return h.hexdigest()
 
@@ -107,7 +104,8 @@ def request_fingerprint(request: "CallRequest", version: str = FINGERPRINT_V2) -
 
 def exact_key(request: "CallRequest") -> str:
     """Hash of the request as sent (credentials in the query left out): equal keys, equal fingerprints."""
-    h = xxhash.xxh3_128()
-    _head(h, request.method, request.host, request.path, request.query)
-    h.update(_canonical_bytes(request.body or b"", request.content_type))
+    h = xxhash.xxh3_128(_head(request.method, request.host, request.path, tuple(request.query)))
+    body = request.body or b""
+    # Only a multipart body (it starts with its boundary) needs the content type.
+    h.update(_canonical_bytes(body, request.content_type) if body[:2] == b"--" else body)
     return h.hexdigest()

@@ -40,6 +40,7 @@ log = logging.getLogger("autorr")
 FLUSH_INTERVAL = 0.2  # seconds: the longest a returned call waits to be durable
 POLL_INTERVAL = 0.1  # how often the writer wakes to drain the queue (well inside FLUSH_INTERVAL)
 MAX_BATCH = 512
+MEASURE_INTERVAL = 1.0  # seconds between measures of the segment's size (see _rotate_if_full)
 
 
 @dataclass
@@ -125,7 +126,8 @@ class Writer:
         self.max_bytes = max_bytes  # 0: never rotate
         self.segment = 0
         self._events_before = 0  # events in the segments before this one, for checkpoints
-        self._size = 0  # bytes in the current segment when last measured
+        self._size = 0  # bytes in the current segment: last measured, plus what this writer added since
+        self._measured_at = 0.0
         # A process joining a rotated recording (a child) writes where the others write.
         last = len(segment_paths(path)) - 1
         if last:
@@ -165,6 +167,7 @@ class Writer:
         self._known = set(r[0] for r in conn.execute("SELECT hash FROM blobs"))
         self._chains.clear()
         self._size = self._segment_bytes()
+        self._measured_at = time.monotonic()
 
     def _count(self, path: Path) -> int:
         if path == self.path:
@@ -281,8 +284,13 @@ class Writer:
         # Meta goes to segment 0 whatever the size: it alone never opens a segment.
         if not self.max_bytes or all(isinstance(item, _Meta) for item in items):
             return
-        # Measured afresh: other processes write this segment too.
-        self._size = self._segment_bytes()
+        # Measured now and then (other processes write this segment too) and always
+        # before rotating; in between, what this writer commits is added to the last
+        # measure (two PRAGMAs per transaction cost as much as its inserts).
+        now = time.monotonic()
+        if self._size >= self.max_bytes or now - self._measured_at >= MEASURE_INTERVAL:
+            self._size = self._segment_bytes()
+            self._measured_at = now
         while self._size >= self.max_bytes:
             self._open_segment(self.segment + 1)
 
@@ -341,6 +349,7 @@ class Writer:
             self._chains.clear()
             raise
         self.events_written += len(rows)
+        self._size += int((sink.stored_bytes + added) * _PAGE_OVERHEAD)
         self.raw_bytes += sink.raw_bytes
         self.stored_bytes += sink.stored_bytes
         return taken
@@ -366,6 +375,18 @@ class Writer:
         text = orjson.dumps(value, default=str).decode()
         return self.redactor.scrub_text(text)
 
+    def _jsons(self, *values: Any) -> list[str | None]:
+        """Several JSON columns of a row (None stays None), scrubbed in one pass: each
+        pass costs a dozen substring searches whatever the length. orjson never writes a
+        raw newline, so one joins them; a redaction spanning two would change their count."""
+        parts = [None if value is None else orjson.dumps(value, default=str) for value in values]
+        present = [part for part in parts if part is not None]
+        pieces = self.redactor.scrub(b"\n".join(present)).split(b"\n")
+        if len(pieces) != len(present):
+            pieces = [self.redactor.scrub(part) for part in present]
+        texts = iter(pieces)
+        return [None if part is None else next(texts).decode("utf-8", "replace") for part in parts]
+
     def _event_row(self, event: Event, sink: BlobSink) -> tuple:
         if self.enrich is not None:
             try:
@@ -385,13 +406,12 @@ class Writer:
             body, chunks = self._scrub_body(event.body, chunks)
             body_ref = sink.put(body, scrub=False)
             self.chunks_written += len(chunks or ())
+        request_text, response_text, error_text, meta_text = self._jsons(request, response, event.error,
+                                                                         event.meta or None)
         return (
             event.seq, event.kind, event.fingerprint, event.occurrence, event.started_at, event.duration_us,
-            event.status, event.summary, self._json(request),
-            None if response is None else self._json(response), body_ref,
-            None if chunks is None else orjson.dumps(chunks).decode(),
-            None if event.error is None else self._json(event.error),
-            self._json(event.meta) if event.meta else None,
+            event.status, event.summary, request_text, response_text, body_ref,
+            None if chunks is None else orjson.dumps(chunks).decode(), error_text, meta_text,
             self._labels_json(event.labels) if event.labels else None,
             event.pid, event.exact,
         )
