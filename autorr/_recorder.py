@@ -265,7 +265,7 @@ class Recorder(_session.Scoped):
 
     # -- the hot path ---------------------------------------------------------------
     def captures(self, kind: Kind, request: CallRequest) -> bool:
-        return self._writer is not None and self.capture.get(_SWITCH[category_of(kind, request)], True)
+        return self._writer is not None and self.capture.get(_SWITCH[category_of(kind, request.path)], True)
 
     def set_capture(self, switches: dict[str, bool]) -> None:
         self.capture.update(switches)

@@ -9,6 +9,7 @@ Strict and warn never open a network connection.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -34,11 +35,19 @@ _LLM_PATHS = ("/chat/completions", "/completions", "/responses", "/messages", "/
               ":generateContent", ":streamGenerateContent", "/v1/complete")
 
 
-def category_of(kind: Kind, request: CallRequest) -> str:
-    """The override category of a call (`set_replay_overrides()` keys)."""
+def category_of(kind: Kind, path: str) -> str:
+    """The override category of a call to ``path`` (`set_replay_overrides()` keys)."""
     if kind is Kind.HTTP:
-        return "llm_calls" if request.path.endswith(_LLM_PATHS) else "http"
+        return "llm_calls" if path.endswith(_LLM_PATHS) else "http"
     return {Kind.SUBPROCESS: "subprocess", Kind.FILE: "files"}.get(kind, "tool_calls")
+
+
+@functools.lru_cache(maxsize=4096)  # an agent calls few endpoints (files: bounded all the same)
+def _endpoint(kind: Kind, host: str, path: str) -> str | None:
+    """The override category of a call to (host, path); None for telemetry, never replayed."""
+    if kind is Kind.HTTP and is_telemetry(host, path):
+        return None
+    return category_of(kind, path)
 
 
 def _live_view(request: CallRequest) -> dict[str, Any]:
@@ -201,7 +210,8 @@ class Player(_session.Scoped):
         written): a miss is reported and the write performed, never raised."""
         if not self.active:
             return None
-        if kind is Kind.HTTP and is_telemetry(request.host, request.path):
+        category = _endpoint(kind, request.host, request.path)
+        if category is None:  # telemetry
             self._count("ignored", "http")
             return _session.Serve(_empty_answer(""))
         fingerprint = self.fingerprint(kind, request)
@@ -212,7 +222,6 @@ class Player(_session.Scoped):
             self._stats["total"] += 1
             self._calls += 1
             call_no = self._calls
-        category = category_of(kind, request)
         segment = self._segment_of(call_no)
         target = self._target
         if self._live_from_now or (target is not None and call_no > target["seq"]):
@@ -346,7 +355,7 @@ class Player(_session.Scoped):
         details = {"type": "content_changed", "kind": kind.value, "call": request.summary,
                    "actual": request.summary, "expected": request.summary, "fingerprint": "", "occurrence": 0,
                    "diff": diff, "recording_id": self.recording_id, "recording": str(self.path)}
-        category = category_of(kind, request)
+        category = category_of(kind, request.path)
         if self.mode is ReplayMode.HYBRID:
             details["action"] = "live"
             self._record_mismatch(details, category)
