@@ -7,26 +7,44 @@ once; WAL plus a busy timeout serialises their short transactions.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 from .._errors import RecordingCorrupt
 
-__all__ = ["SCHEMA_VERSION", "connect"]
+__all__ = ["SCHEMA_VERSION", "connect", "has_table"]
 
 SCHEMA_VERSION = 2
+
+# Compaction drops the checkpoints table of a recording that has none (its empty root
+# is a page of a small file); a process that joins the recording later creates it again.
+_CHECKPOINTS = """
+    CREATE TABLE IF NOT EXISTS checkpoints (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        seq INTEGER NOT NULL,            -- calls started before it
+        events_before INTEGER NOT NULL,  -- events stored before it
+        created_at REAL NOT NULL,
+        state TEXT,                      -- JSON
+        pid INTEGER NOT NULL
+    )"""
 
 # Migrations by target version; a file at version N gets N+1.. applied in order.
 _MIGRATIONS: dict[int, str] = {
     1: """
+    -- A rowid table, though its key's index costs a page: WITHOUT ROWID, a value over about
+    -- a quarter of a page (the config, the manifest) would spill to an overflow page.
     CREATE TABLE IF NOT EXISTS meta (
         key TEXT PRIMARY KEY,
         value TEXT NOT NULL              -- JSON
     );
     -- Content-addressed payloads: a message re-sent in every turn is stored once.
     CREATE TABLE IF NOT EXISTS blobs (
-        hash TEXT PRIMARY KEY,           -- blake2b-128 of the bytes before redaction
-        codec INTEGER NOT NULL,          -- 0 raw, 1 zstd
+        hash TEXT PRIMARY KEY,           -- xxh3-128 (older: blake2b-128) of the bytes before
+                                         -- redaction; a short id once compacted (see _compact)
+        codec INTEGER NOT NULL,          -- 0 raw, 1 zstd, 2 and 3 zstd with the dictionary
         size INTEGER NOT NULL,           -- raw size
         data BLOB NOT NULL
     ) WITHOUT ROWID;
@@ -34,7 +52,7 @@ _MIGRATIONS: dict[int, str] = {
         id INTEGER PRIMARY KEY,          -- completion order
         seq INTEGER NOT NULL,            -- start order within its process
         kind TEXT NOT NULL,
-        fingerprint TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,       -- hex; 16 bytes once compacted, like exact
         occurrence INTEGER NOT NULL,
         started_at REAL NOT NULL,        -- unix seconds
         duration_us INTEGER NOT NULL,
@@ -50,16 +68,7 @@ _MIGRATIONS: dict[int, str] = {
         pid INTEGER NOT NULL
     );
     CREATE INDEX IF NOT EXISTS events_match ON events (kind, fingerprint, occurrence);
-    CREATE TABLE IF NOT EXISTS checkpoints (
-        id INTEGER PRIMARY KEY,
-        name TEXT NOT NULL,
-        seq INTEGER NOT NULL,            -- calls started before it
-        events_before INTEGER NOT NULL,  -- events stored before it
-        created_at REAL NOT NULL,
-        state TEXT,                      -- JSON
-        pid INTEGER NOT NULL
-    );
-    """,
+    """ + _CHECKPOINTS + ";",
     # Fingerprints become xxh3-128 (FINGERPRINT_V2); `exact` hashes the request bytes as sent.
     2: """
     ALTER TABLE events ADD COLUMN exact TEXT;
@@ -69,11 +78,41 @@ _MIGRATIONS: dict[int, str] = {
 }
 
 
+def _sql(text: str) -> str:
+    # SQLite keeps each CREATE statement's text in the file: the comments above are for
+    # readers of this module, and in a small recording they would cost a page.
+    return " ".join(re.sub(r"--[^\n]*", "", text).split())
+
+
+class _Connection(sqlite3.Connection):
+    """A connection that may write: creates the checkpoints table again when a statement
+    needs it (a process joining a compacted recording, see `_CHECKPOINTS`).
+
+    On first use rather than on opening: the recorder opens the file once more after
+    compaction to store its manifest, and an empty table would be a page again.
+    """
+
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        try:
+            return super().execute(sql, parameters)
+        except sqlite3.OperationalError as exc:
+            if str(exc) != "no such table: checkpoints":
+                raise
+        super().execute(_sql(_CHECKPOINTS))
+        return super().execute(sql, parameters)
+
+
+def has_table(conn: sqlite3.Connection, name: str) -> bool:
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
+
+
 def connect(path: Path, *, create: bool = False) -> sqlite3.Connection:
-    """Open (and with ``create``, initialise or migrate) a recording file."""
+    """Open (and with ``create``, initialise or migrate) a recording file; with ``create``,
+    a statement on the checkpoints table creates it if compaction dropped it."""
     if not create and not path.is_file():
         raise RecordingCorrupt(f"{path}: no such recording file")
-    conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False, isolation_level=None)
+    conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False, isolation_level=None,
+                           factory=_Connection if create else sqlite3.Connection)
     try:
         conn.execute("PRAGMA busy_timeout = 30000")
         version = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -85,7 +124,7 @@ def connect(path: Path, *, create: bool = False) -> sqlite3.Connection:
                 conn.execute("BEGIN IMMEDIATE")
                 version = conn.execute("PRAGMA user_version").fetchone()[0]
                 for target in range(version + 1, SCHEMA_VERSION + 1):
-                    for statement in _MIGRATIONS[target].split(";"):
+                    for statement in _sql(_MIGRATIONS[target]).split(";"):
                         if statement.strip():
                             conn.execute(statement)
                     conn.execute(f"PRAGMA user_version = {target}")

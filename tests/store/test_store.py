@@ -5,7 +5,7 @@ import pytest
 from autorr import RecordingCorrupt, RecordingNotFound
 from autorr._events import CallRequest, Event
 from autorr._redact import Redactor
-from autorr.store import Checkpoint, Reader, Writer, resolve
+from autorr.store import Checkpoint, Reader, Writer, connect, resolve
 
 
 def _request(messages):
@@ -124,3 +124,14 @@ def test_a_history_prefix_is_reused_only_when_byte_for_byte_the_same(tmp_path):
         stored = [reader.request(e)["json"]["messages"] for e in reader.events()]
     assert [[repr(v) for m in s for v in m.values()] for s in stored] == \
         [[repr(v) for m in s for v in m.values()] for s in sent]
+
+
+def test_a_new_file_stores_its_schema_without_the_comments(tmp_path):
+    conn = connect(tmp_path / "r.db", create=True)
+    try:
+        statements = [sql for sql, in conn.execute("SELECT sql FROM sqlite_schema WHERE sql IS NOT NULL")]
+        assert len(statements) >= 4 and not any("--" in sql or "\n" in sql for sql in statements)
+        with pytest.raises(sqlite3.OperationalError, match="no such table: nope"):
+            conn.execute("SELECT * FROM nope")  # only the checkpoints table is created on demand
+    finally:
+        conn.close()
