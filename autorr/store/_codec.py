@@ -14,8 +14,9 @@ from typing import Any, Callable
 import orjson
 import xxhash
 
-__all__ = ["DICT_KEY", "LIST", "REF", "ZSTD_DICT", "BlobSink", "decode_blob", "join_json", "split_json",
-           "zstd_compress", "zstd_dict_compressor", "zstd_dict_decompressor"]
+__all__ = ["DICT_KEY", "LIST", "REF", "ZSTD", "ZSTD_DICT", "ZSTD_DICT_BARE", "BlobSink", "Dictionary", "decode_blob",
+           "join_json", "split_json", "zstd_bare_compressor", "zstd_compress", "zstd_dict_compressor",
+           "zstd_dict_decompressor"]
 
 REF = "$ref"
 LIST = "$list"  # a chain of list nodes, see `_chain`
@@ -25,6 +26,12 @@ SPLIT_MIN = 256  # smaller values stay inline: a row of their own costs more
 COMPRESS_MIN = 1024
 
 RAW, ZSTD, ZSTD_DICT = 0, 1, 2  # ZSTD_DICT: with the recording's dictionary (see _compact)
+# With the dictionary, as bare frames: no magic number, content size or dictionary id,
+# the 6 to 10 bytes that a frame of a few dozen bytes mostly is. What they said is known
+# anyway: the codec says it is zstd, the blob's size column its size, and one dictionary
+# serves the whole file. Compaction wrote ZSTD_DICT before it wrote these.
+ZSTD_DICT_BARE = 3
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 DICT_KEY = "zstd-dict"  # the blob holding that dictionary
 
 _zc = None
@@ -59,6 +66,54 @@ def zstd_dict_decompressor(dictionary: bytes) -> Any:
     import zstandard
 
     return zstandard.ZstdDecompressor(dict_data=zstandard.ZstdCompressionDict(dictionary))
+
+
+_BARE_LEVEL = 12
+
+
+def zstd_bare_compressor(dictionary: bytes) -> Any:
+    """Writes `ZSTD_DICT_BARE` frames."""
+    import zstandard
+
+    params = zstandard.ZstdCompressionParameters.from_level(
+        _BARE_LEVEL, format=zstandard.FORMAT_ZSTD1_MAGICLESS, write_content_size=0, write_dict_id=0)
+    return zstandard.ZstdCompressor(compression_params=params, dict_data=zstandard.ZstdCompressionDict(dictionary))
+
+
+class Dictionary:
+    """A compacted segment's dictionary: decodes its blobs and payload columns in either
+    of the formats compaction wrote (`ZSTD_DICT` frames, `ZSTD_DICT_BARE` ones)."""
+
+    def __init__(self, dictionary: bytes) -> None:
+        import zstandard
+
+        self._dict = zstandard.ZstdCompressionDict(dictionary)
+        self._full: Any = None
+        self._bare: Any = None
+
+    def decompress(self, data: bytes) -> bytes:
+        """A `ZSTD_DICT` frame (the API of `zstd_dict_decompressor`, which `decode_blob` takes)."""
+        if self._full is None:
+            import zstandard
+
+            self._full = zstandard.ZstdDecompressor(dict_data=self._dict)
+        return self._full.decompress(data)
+
+    def bare(self, data: bytes, size: int | None = None) -> bytes:
+        """A `ZSTD_DICT_BARE` frame; ``size``, when known, is its raw size."""
+        if self._bare is None:
+            import zstandard
+
+            self._bare = zstandard.ZstdDecompressor(dict_data=self._dict, format=zstandard.FORMAT_ZSTD1_MAGICLESS)
+        if size is not None:
+            return self._bare.decompress(data, max_output_size=max(size, 1))
+        return self._bare.decompressobj().decompress(data)
+
+    def column(self, data: bytes) -> bytes:
+        """A compressed payload column: a column has no codec of its own, but the format
+        tells itself, as a bare frame never starts with the magic number (its first byte
+        would set the frame header's reserved bit)."""
+        return self.decompress(data) if data[:4] == _ZSTD_MAGIC else self.bare(data)
 
 
 def blob_hash(data: bytes) -> str:
@@ -101,14 +156,15 @@ class BlobSink:
         return digest
 
 
-def decode_blob(codec: int, data: bytes, dictionary: Any = None) -> bytes:
-    """A stored blob's bytes; ``dictionary`` is a `zstd_dict_decompressor` for ZSTD_DICT."""
+def decode_blob(codec: int, data: bytes, dictionary: Any = None, size: int | None = None) -> bytes:
+    """A stored blob's bytes; ``dictionary`` is a `Dictionary` (or, for ZSTD_DICT only, a
+    `zstd_dict_decompressor`), ``size`` the blob's raw size, which ZSTD_DICT_BARE needs."""
     if codec == ZSTD:
         return _zstd_decompress(data)
-    if codec == ZSTD_DICT:
+    if codec in (ZSTD_DICT, ZSTD_DICT_BARE):
         if dictionary is None:
             raise ValueError("blob compressed with a dictionary the recording does not hold")
-        return dictionary.decompress(data)
+        return dictionary.decompress(data) if codec == ZSTD_DICT else dictionary.bare(data, size)
     return bytes(data)
 
 

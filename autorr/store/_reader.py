@@ -17,7 +17,7 @@ import orjson
 from .._errors import RecordingCorrupt, RecordingNotFound
 from .._events import Event
 from ..replay._fingerprint import FINGERPRINT_V1
-from ._codec import DICT_KEY, REF, ZSTD_DICT, decode_blob, join_json, zstd_dict_decompressor
+from ._codec import DICT_KEY, REF, ZSTD_DICT, ZSTD_DICT_BARE, Dictionary, decode_blob, join_json
 from ._segments import Segment, recording_size, segment_paths, split_id
 
 __all__ = ["SUFFIX", "Reader", "list_recordings", "resolve"]
@@ -62,6 +62,15 @@ def _loads(text: str | None) -> Any:
     return None if text is None else orjson.loads(text)
 
 
+def _hex(value: str | bytes | None) -> str | None:
+    """A fingerprint or exact key: compaction stores them as their 16 bytes."""
+    return value.hex() if isinstance(value, bytes) else value
+
+
+# Blob keys: hashes are unique across segments, the short ids of a compacted one only in it.
+_HASH_LENGTH = 32
+
+
 class Reader:
     """Read access to one recording, all its segments; safe to share between threads."""
 
@@ -83,7 +92,7 @@ class Reader:
             raise
         self._conn = self._segments[0].conn
         self._lock = threading.Lock()
-        self._blob_cache: dict[str, bytes] = {}
+        self._blob_cache: dict[Any, bytes] = {}  # hash, or (segment number, short id) -> bytes
         self._ahead: dict[int, tuple] = {}  # see `answer`
 
     def close(self) -> None:
@@ -125,27 +134,32 @@ class Reader:
         return self.meta().get("recording_id") or self.path.stem
 
     def blob(self, digest: str, segment: Segment | None = None) -> bytes:
-        """A payload by hash: from ``segment`` (where its event lives), else any segment."""
-        cached = self._blob_cache.get(digest)
+        """A payload by key, from ``segment`` (where its event lives; default segment 0). A hash
+        is looked for in the other segments too; a short id names a blob of its segment only."""
+        segment = segment or self._segments[0]
+        shared = isinstance(digest, str) and len(digest) == _HASH_LENGTH
+        key = digest if shared else (segment.number, digest)
+        cached = self._blob_cache.get(key)
         if cached is not None:
             return cached
-        order = self._segments if segment is None else [segment, *(s for s in self._segments if s is not segment)]
+        order = [segment, *(s for s in self._segments if s is not segment)] if shared else [segment]
         for where in order:
-            rows = self._query("SELECT codec, data FROM blobs WHERE hash = ?", (digest,), where)
+            rows = self._query("SELECT codec, data, size FROM blobs WHERE hash = ?", (digest,), where)
             if rows:
-                data = decode_blob(rows[0][0], rows[0][1], self._dict(rows[0][0], where))
+                codec, data, size = rows[0]
+                data = decode_blob(codec, data, self._dict(codec, where), size)
                 if len(data) < 64_000:  # messages of a growing history are fetched again and again
-                    self._blob_cache[digest] = data
+                    self._blob_cache[key] = data
                 return data
-        raise KeyError(f"blob {digest} missing from {self.path}")
+        raise KeyError(f"blob {digest} missing from {self.path if shared else segment.path}")
 
-    def _dict(self, codec: int, segment: Segment | None = None) -> Any:
+    def _dict(self, codec: int, segment: Segment | None = None) -> Dictionary | None:
         segment = segment or self._segments[0]
-        if codec != ZSTD_DICT or segment.dictionary is not None:
+        if codec not in (ZSTD_DICT, ZSTD_DICT_BARE) or segment.dictionary is not None:
             return segment.dictionary
-        rows = self._query("SELECT data FROM blobs WHERE hash = ?", (DICT_KEY,), segment)
-        if rows:
-            segment.dictionary = zstd_dict_decompressor(bytes(rows[0][0]))
+        rows = self._query("SELECT codec, data FROM blobs WHERE hash = ?", (DICT_KEY,), segment)
+        if rows:  # stored raw by the first compactions, compressed since
+            segment.dictionary = Dictionary(decode_blob(rows[0][0], rows[0][1]))
         return segment.dictionary
 
     def _json(self, value: str | bytes | None, segment: Segment | None = None) -> Any:
@@ -153,7 +167,10 @@ class Reader:
         if value is None:
             return None
         if isinstance(value, bytes):
-            value = self._dict(ZSTD_DICT, segment).decompress(value)
+            dictionary = self._dict(ZSTD_DICT, segment)
+            if dictionary is None:
+                raise RecordingCorrupt(f"{self.path}: a compressed column but no dictionary")
+            value = dictionary.column(value)
         return orjson.loads(value)
 
     def _segment(self, event_id: int) -> tuple[Segment, int]:
@@ -175,9 +192,10 @@ class Reader:
             for kind, fp, occurrence, row, key in self._query(
                 "SELECT kind, fingerprint, occurrence, id, exact FROM events ORDER BY id", (), segment
             ):
+                fp = _hex(fp)
                 out.setdefault((kind, fp), {}).setdefault(occurrence, base + row)
                 if key is not None:
-                    exact[(kind, key)] = fp
+                    exact[(kind, _hex(key))] = fp
         return out, exact
 
     @property
@@ -222,20 +240,20 @@ class Reader:
                 base = segment.base
                 self._ahead = {base + r[0]: r for r in segment.conn.execute(
                     "SELECT e.id, e.seq, e.kind, e.fingerprint, e.occurrence, e.started_at, e.duration_us, e.status,"
-                    " e.response, e.chunks, e.error, e.body, b.codec, b.data FROM events e"
+                    " e.response, e.chunks, e.error, e.body, b.codec, b.data, b.size FROM events e"
                     " LEFT JOIN blobs b ON b.hash = e.body WHERE e.id >= ? ORDER BY e.id LIMIT ?",
                     (first, self.READ_AHEAD))}
                 row = self._ahead.pop(event_id, None)
         if row is None:
             raise KeyError(event_id)
-        (_, seq, kind, fp, occ, started, dur, status, response, chunks, error, digest, codec, data) = row
+        (_, seq, kind, fp, occ, started, dur, status, response, chunks, error, digest, codec, data, size) = row
         if digest is not None and data is None:
             raise KeyError(f"blob {digest} missing from {self.path}")
         segment = self._segment(event_id)[0]
         return Event(
-            id=event_id, seq=seq, kind=kind, fingerprint=fp, occurrence=occ, started_at=started, duration_us=dur,
+            id=event_id, seq=seq, kind=kind, fingerprint=_hex(fp), occurrence=occ, started_at=started, duration_us=dur,
             status=status, request={}, response=self._json(response, segment),
-            body=None if data is None else decode_blob(codec, data, self._dict(codec, segment)),
+            body=None if data is None else decode_blob(codec, data, self._dict(codec, segment), size),
             chunks=[tuple(c) for c in self._json(chunks, segment)] if chunks else None,
             error=self._json(error, segment),
         )
@@ -279,6 +297,9 @@ class Reader:
         """Every checkpoint, in the order written (segment by segment)."""
         out = []
         for segment in self._segments:
+            if not self._query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'checkpoints'", (),
+                               segment):
+                continue  # dropped by compaction, as it had none
             rows = self._query(
                 "SELECT name, seq, events_before, created_at, state, pid FROM checkpoints ORDER BY id", (), segment
             )
@@ -290,11 +311,11 @@ class Reader:
         (row_id, seq, kind, fp, occ, started, dur, status, request, response, body, chunks, error, meta,
          labels, pid, exact) = row
         return Event(
-            id=segment.base + row_id, seq=seq, kind=kind, fingerprint=fp, occurrence=occ, started_at=started,
+            id=segment.base + row_id, seq=seq, kind=kind, fingerprint=_hex(fp), occurrence=occ, started_at=started,
             duration_us=dur, status=status, request=self._json(request, segment),
             response=self._json(response, segment),
             body=self.blob(body, segment) if (with_body and body) else None,
             chunks=[tuple(c) for c in self._json(chunks, segment)] if chunks else None,
             error=self._json(error, segment), meta=self._json(meta, segment) or {}, labels=_loads(labels) or {},
-            pid=pid, exact=exact,
+            pid=pid, exact=_hex(exact),
         )
