@@ -84,6 +84,14 @@ class CallRequest:
             self._json = parse_body(self.body, self.content_type)
         return self._json
 
+    @json.setter
+    def json(self, value: Any) -> None:  # parsed elsewhere (the writer parses a growing history by its new part)
+        self._json = value
+
+    @property
+    def parsed(self) -> bool:
+        return self._json is not _UNPARSED
+
     @property
     def summary(self) -> str:
         return f"{self.method} {self.host}{self.path}" if self.host else f"{self.method} {self.path}"

@@ -66,8 +66,11 @@ def throughput(ns: list[int], reps: int, sdk: str) -> list[dict]:
         for rep in range(reps):
             work = Path(tempfile.mkdtemp(prefix="autorr-bench-"))
             rec_id = f"bench-{sdk}-{n}-{rep}"
+            # One server per phase: a server keeps every request it answered, and at N=1000 the
+            # live phase's would weigh on the record phase (a larger heap, longer collections).
             with FakeLLMServer() as server:
                 samples["live"].append(phase("live", n, sdk, server.url, work, rec_id))
+            with FakeLLMServer() as server:
                 samples["record"].append(phase("record", n, sdk, server.url, work, rec_id))
             # the closed file (WAL checkpointed), as a user would copy it
             samples["record"][-1]["file_bytes"] = sum(p.stat().st_size for p in work.glob(f"{rec_id}.db*"))

@@ -24,8 +24,8 @@ import xxhash
 if TYPE_CHECKING:
     from .._events import CallRequest
 
-__all__ = ["FINGERPRINT_V1", "FINGERPRINT_V2", "SECRET_QUERY_PARAMS", "canonical_json", "exact_key", "fingerprint",
-           "parse_body", "request_fingerprint"]
+__all__ = ["FINGERPRINT_V1", "FINGERPRINT_V2", "SECRET_QUERY_PARAMS", "canonical_fingerprint", "canonical_json",
+           "exact_key", "fingerprint", "parse_body", "request_fingerprint"]
 
 # Schema 1 files hashed with blake2b; xxh3 is ~50x faster on a long history.
 FINGERPRINT_V1, FINGERPRINT_V2 = "blake2b-96", "xxh3-128"
@@ -94,6 +94,14 @@ def fingerprint(method: str, host: str, path: str, query: list[tuple[str, str]],
     h = _hasher(version)
     h.update(_head(method, host, path, tuple(query)))
     h.update(canonical_json(parsed) if parsed is not None else _canonical_bytes(body, content_type))
+    return h.hexdigest()
+
+
+def canonical_fingerprint(request: "CallRequest", canonical: bytes, version: str = FINGERPRINT_V2) -> str:
+    """`request_fingerprint` when the body's canonical JSON is known already."""
+    h = _hasher(version)
+    h.update(_head(request.method, request.host, request.path, tuple(request.query)))
+    h.update(canonical)
     return h.hexdigest()
 
 

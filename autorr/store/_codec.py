@@ -176,6 +176,7 @@ def _maybe_ref(value: Any, sink: BlobSink) -> Any:
     return value
 
 
+NODES = "nodes"  # key in `BlobSink.chains`, with a `Growth` token: the nodes of that request's list
 RECENT = "recent"  # key in `BlobSink.chains`: [(a list as encoded, its nodes)], newest last
 _RECENT_LISTS = 8  # conversations interleaved by several agents in one process
 
@@ -195,15 +196,22 @@ def _shared_prefix(encoded: bytes, sink: BlobSink) -> list[str]:
     return []
 
 
-def _chain(items: list[Any], sink: BlobSink) -> str | None:
+def _chain(items: list[Any], sink: BlobSink, grown: Any = None) -> str | None:
     """Store a list as a chain of nodes ``[parent, element]``; returns the last node's hash.
 
     A node's hash covers its whole prefix, so a conversation that grows by one
     message per turn adds one node per turn: storage stays linear in its length.
+    ``grown`` (a `_growth.Growth` for this list) says how many leading elements the
+    previous turn had: their nodes are that turn's, and nothing is encoded again.
     """
     chains = sink.chains
-    encoded = orjson.dumps(items)
-    nodes = list(_shared_prefix(encoded, sink))
+    known = chains.pop((NODES, grown.previous), None) if grown is not None and grown.previous else None
+    encoded = None
+    if known is not None and len(known) == grown.shared:
+        nodes = list(known)
+    else:
+        encoded = orjson.dumps(items)
+        nodes = list(_shared_prefix(encoded, sink))
     parent = nodes[-1] if nodes else None
     for element in items[len(nodes):]:
         key = (parent, orjson.dumps(element))
@@ -212,16 +220,21 @@ def _chain(items: list[Any], sink: BlobSink) -> str | None:
             node = chains[key] = sink.put(orjson.dumps([parent, _maybe_ref(element, sink)]))
         nodes.append(node)
         parent = node
-    recent = chains.setdefault(RECENT, [])
-    recent.append((encoded, nodes))
-    del recent[:-_RECENT_LISTS]
+    if grown is not None:
+        chains[(NODES, grown.token)] = nodes
+    if encoded is not None:
+        recent = chains.setdefault(RECENT, [])
+        recent.append((encoded, nodes))
+        del recent[:-_RECENT_LISTS]
     return parent
 
 
-def split_json(value: Any, sink: BlobSink) -> Any:
-    """Replace top-level lists with chains and large top-level values with blob references."""
+def split_json(value: Any, sink: BlobSink, grown: Any = None) -> Any:
+    """Replace top-level lists with chains and large top-level values with blob references.
+    ``grown``: how ``value`` extends an earlier request (see `_chain`)."""
     if isinstance(value, dict):
-        return {key: {LIST: _chain(item, sink)} if isinstance(item, list) and item else _maybe_ref(item, sink)
+        return {key: {LIST: _chain(item, sink, grown if grown is not None and key == grown.key else None)}
+                if isinstance(item, list) and item else _maybe_ref(item, sink)
                 for key, item in value.items()}
     if isinstance(value, list) and value:
         return {LIST: _chain(value, sink)}

@@ -28,8 +28,10 @@ import orjson
 
 from .._events import CallRequest, Event, text_headers
 from .._redact import MASK, Redactor
-from ..replay._fingerprint import FINGERPRINT_V1, FINGERPRINT_V2, SECRET_QUERY_PARAMS, exact_key, request_fingerprint
+from ..replay._fingerprint import (FINGERPRINT_V1, FINGERPRINT_V2, SECRET_QUERY_PARAMS, canonical_fingerprint,
+                                   exact_key, request_fingerprint)
 from ._codec import REF, SPLIT_MIN, BlobSink, split_json, zstd_compress
+from ._growth import Conversations, Growth
 from ._schema import connect
 from ._segments import segment_path, segment_paths
 
@@ -119,6 +121,7 @@ class Writer:
         self._wake = threading.Event()
         self._known: set[str] = set()
         self._chains: dict = {}  # see _codec._chain
+        self._conversations: dict[tuple[str, str], Conversations] = {}  # by (host, path); see _growth
         path.parent.mkdir(parents=True, exist_ok=True)
         self._io_lock = threading.Lock()  # held while inside SQLite; see _before_fork
         self._conn0 = self._conn = connect(path, create=True)
@@ -388,15 +391,16 @@ class Writer:
         return [None if part is None else next(texts).decode("utf-8", "replace") for part in parts]
 
     def _event_row(self, event: Event, sink: BlobSink) -> tuple:
+        request = event.request
+        grown = self._grow(request) if isinstance(request, CallRequest) else None
         if self.enrich is not None:
             try:
                 self.enrich(event)
             except Exception as exc:  # metadata is a nicety; the event itself must land
                 log.debug("autorr: no metadata for %s: %s", event.summary, exc)
-        request = event.request
         if isinstance(request, CallRequest):
-            self._identify(event, request)
-            request = self._request_dict(request, sink)
+            self._identify(event, request, grown)
+            request = self._request_dict(request, sink, grown)
         body_ref = None
         chunks = event.chunks
         response = event.response
@@ -416,7 +420,27 @@ class Writer:
             event.pid, event.exact,
         )
 
-    def _identify(self, event: Event, request: CallRequest) -> None:
+    def _grow(self, request: CallRequest) -> Growth | None:
+        """Parse a JSON body that extends an earlier one by its new part (see `_growth`)."""
+        body = request.body
+        if request.parsed or not body or body[:1] != b"{" or "json" not in request.content_type:
+            return None
+        conversations = self._conversations.get((request.host, request.path))
+        if conversations is None:
+            if len(self._conversations) > 256:  # many endpoints: a cache, not a registry
+                self._conversations.clear()
+            conversations = self._conversations[(request.host, request.path)] = Conversations()
+        try:
+            grown = conversations.parse(body)
+        except Exception as exc:  # an optimisation: the body is parsed whole instead
+            log.debug("autorr: %s parsed whole: %s", request.summary, exc)
+            conversations.clear()
+            return None
+        if grown is not None:
+            request.json = grown.value
+        return grown
+
+    def _identify(self, event: Event, request: CallRequest, grown: Growth | None = None) -> None:
         """Fingerprint and occurrence number, here rather than on the agent's thread.
 
         Occurrences count in the order calls finish; only calls with identical requests
@@ -424,7 +448,8 @@ class Writer:
         so a retried transaction does not count an event twice.
         """
         if event.fingerprint is None:
-            event.fingerprint = request_fingerprint(request, self.fingerprint_version)
+            event.fingerprint = (request_fingerprint(request, self.fingerprint_version) if grown is None else
+                                 canonical_fingerprint(request, grown.canonical, self.fingerprint_version))
         event.exact = exact_key(request)
         key = (event.kind, event.fingerprint)
         if event.occurrence is None:
@@ -434,7 +459,7 @@ class Writer:
         if isinstance(model, str):
             self.models.add(model)
 
-    def _request_dict(self, req: CallRequest, sink: BlobSink) -> dict[str, Any]:
+    def _request_dict(self, req: CallRequest, sink: BlobSink, grown: Growth | None = None) -> dict[str, Any]:
         query = [(k, MASK if k.lower() in SECRET_QUERY_PARAMS else v) for k, v in req.query]
         url = req.url
         if any(k.lower() in SECRET_QUERY_PARAMS for k, _ in req.query):
@@ -444,7 +469,7 @@ class Writer:
             "headers": self._headers_ref(req.headers, sink), "content_type": req.content_type,
         }
         if req.json is not None:
-            out["json"] = split_json(req.json, sink)
+            out["json"] = split_json(req.json, sink, grown)
         elif req.body:
             out["body"] = {"$ref": sink.put(req.body)}
         return out
