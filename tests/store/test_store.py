@@ -135,3 +135,32 @@ def test_a_new_file_stores_its_schema_without_the_comments(tmp_path):
             conn.execute("SELECT * FROM nope")  # only the checkpoints table is created on demand
     finally:
         conn.close()
+
+
+def test_a_growing_conversation_is_fingerprinted_and_stored_as_if_parsed_whole(tmp_path):
+    import json
+
+    from autorr.replay._fingerprint import request_fingerprint
+
+    path = tmp_path / "r.db"
+    writer = Writer(path, redactor=Redactor(environ={}))
+    history, sent = [{"role": "system", "content": "be brief é"}], []
+    for i in range(12):
+        history.append({"role": "user", "content": f"turn {i}", "n": [1, 1.0, True][i % 3]})
+        body = json.dumps({"model": "m", "messages": history, "stream": i % 2 == 0}, ensure_ascii=False).encode()
+        request = CallRequest(method="POST", url="http://h/v1/chat/completions", host="h", path="/v1/chat/completions",
+                              query=[], headers=[], body=body, content_type="application/json")
+        writer.put(Event(kind="http", fingerprint=None, occurrence=None, seq=i, started_at=1000.0 + i,
+                         duration_us=10, status="ok", request=request, body=b"{}",
+                         response={"status": 200, "headers": [], "streamed": False}))
+        whole = CallRequest(method="POST", url="", host="h", path="/v1/chat/completions", query=[], headers=[],
+                            body=body, content_type="application/json")
+        sent.append((request_fingerprint(whole), json.loads(body)))
+        history.append({"role": "assistant", "content": f"reply {i}"})
+    writer.close()
+    assert writer._conversations  # the turns after the first were parsed by their new part
+    with Reader(path) as reader:
+        events = list(reader.events())
+        assert [e.fingerprint for e in events] == [fp for fp, _ in sent]
+        stored = [reader.request(e)["json"] for e in events]
+    assert [json.dumps(s) for s in stored] == [json.dumps(value) for _, value in sent]
