@@ -64,15 +64,14 @@ def cost_of(model: str | None, input_tokens: int | None, output_tokens: int | No
 # every chunk when asked for usage: not that) or a tool call; most of a stream is text
 # deltas, not worth parsing. The last event naming a model is parsed too.
 _USAGE = re.compile(rb'"usage"\s*:\s*\{')
-_TOOL_ANCHORS = (b"tool", b"function_call")
 
 
 def _sse_payloads(body: bytes) -> Iterator[dict[str, Any]]:
     datas = [line[5:].strip() for line in body.splitlines() if line.startswith(b"data:")]
-    last_model = next((i for i in range(len(datas) - 1, -1, -1) if b'"model"' in datas[i]), -1)
+    last_model = next((i for i in range(len(datas) - 1, -1, -1) if datas[i].find(b'"model"') != -1), -1)
     for i, data in enumerate(datas):
         if not data or data == b"[DONE]" or (i != last_model and not _USAGE.search(data)
-                                             and not any(a in data for a in _TOOL_ANCHORS)):
+                                             and data.find(b"tool") == -1 and data.find(b"function_call") == -1):
             continue
         try:
             value = orjson.loads(data)

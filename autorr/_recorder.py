@@ -131,7 +131,9 @@ class Recorder(_session.Scoped):
         self._seq = 0  # the last sequence number given out
         self._seqs = itertools.count(1)
         self._wanted: dict[tuple[Kind, str, str], bool] = {}
-        self._open: "weakref.WeakSet[CallHandle]" = weakref.WeakSet()
+        # Calls under way, by seq (a dict: a WeakSet's add is Python code on the hot path).
+        # A stream dropped half-read still finishes, from its tee's __del__.
+        self._open: dict[int, CallHandle] = {}
         self._writer: Any = None
         self._pid = 0
         self._owner = False
@@ -199,7 +201,7 @@ class Recorder(_session.Scoped):
             raise NotActive("this recorder is not recording")
         if self._provenance_thread is not None:
             self._provenance_thread.join(5)
-        for handle in list(self._open):  # streams still open: keep what arrived
+        for handle in list(self._open.values()):  # streams still open: keep what arrived
             handle.finish(Status.INCOMPLETE)
         ended = time.time()
         writer.flush()
@@ -258,7 +260,7 @@ class Recorder(_session.Scoped):
                                   enrich=_enrich, synchronous=True, max_bytes=self._max_bytes)
             self._pid = os.getpid()
             self._owner = False
-            self._open = weakref.WeakSet()
+            self._open = {}
             # A forked multiprocessing worker leaves through os._exit(): atexit never runs there.
             util.Finalize(None, self._writer.close, exitpriority=0)
         return self._writer
@@ -289,14 +291,14 @@ class Recorder(_session.Scoped):
         """A handle to record one call through. Without a fingerprint (the usual case) the
         writer thread parses and fingerprints the request and numbers its occurrence:
         the agent's thread never pays for a long history."""
-        self._ensure_writer()
+        if self._pid != os.getpid():
+            self._ensure_writer()
         seq = self._seq = next(self._seqs)  # atomic under the GIL: no lock on the hot path
-        handle = CallHandle(self, kind, fingerprint, occurrence, seq, request)
-        self._open.add(handle)
+        handle = self._open[seq] = CallHandle(self, kind, fingerprint, occurrence, seq, request)
         return handle
 
     def _finish(self, handle: CallHandle, status: Status, error: BaseException | None) -> None:
-        self._open.discard(handle)
+        self._open.pop(handle.seq, None)
         writer = self._ensure_writer()
         if writer is None:
             return

@@ -75,6 +75,16 @@ _STRICT_PATTERNS = (
 )
 
 
+def _has_any(data: bytes, literals: tuple[bytes, ...]) -> bool:
+    # find, not `in`: on bytes, `in` first tries its argument as an int and formats a
+    # TypeError for every bytes needle (CPython 3.11), which cost more than the search.
+    find = data.find
+    for literal in literals:
+        if find(literal) != -1:
+            return True
+    return False
+
+
 @functools.lru_cache(maxsize=1024)  # a client sends the same few header names every call
 def is_secret_header(name: str) -> bool:
     return bool(_SECRET_HEADER.search(name))
@@ -143,16 +153,15 @@ class Redactor:
 
     def scrub(self, data: bytes) -> bytes:
         known = self._known_re
-        if known is not None and any(secret in data for secret in self._known_list):
+        if known is not None and _has_any(data, self._known_list):
             data = known.sub(_MASK_B, data)
         if self._patterns:
             lowered = data.lower()
             for pattern, literals in self._patterns:
-                if any(literal in lowered for literal in literals):
+                if _has_any(lowered, literals):
                     data = pattern.sub(_MASK_B, data)
                     lowered = data.lower()
-            if any(literal in lowered for literal in _NAMED_JSON) or (
-                    b"=" in data and any(literal in lowered for literal in _NAMED_TEXT)):
+            if _has_any(lowered, _NAMED_JSON) or (data.find(b"=") != -1 and _has_any(lowered, _NAMED_TEXT)):
                 data = _NAMED.sub(_mask_named, data)
         return data
 
