@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import enum
+import http
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-__all__ = ["CallRequest", "Event", "Kind", "RequestParts", "Status", "text_headers"]
+__all__ = ["CallRequest", "Event", "Kind", "RequestParts", "Status", "text_headers", "text_response"]
 
 
 class Kind(str, enum.Enum):
@@ -105,6 +106,23 @@ def text_headers(headers: Any) -> list[tuple[str, str]]:
     if headers and isinstance(headers[0][0], bytes):
         return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers]
     return list(headers or ())
+
+
+def text_response(response: dict[str, Any]) -> dict[str, Any]:
+    """A response record with text throughout: integrations may leave headers, HTTP
+    version and reason as the library's bytes for the writer thread to decode (an
+    empty reason: the standard phrase of the status)."""
+    out = dict(response, headers=text_headers(response.get("headers")))
+    for name in ("http_version", "reason"):
+        value = out.get(name)
+        if isinstance(value, bytes):
+            out[name] = value.decode("ascii", "ignore")
+    if out.get("reason") == "" and isinstance(out.get("status"), int):
+        try:
+            out["reason"] = http.HTTPStatus(out["status"]).phrase
+        except ValueError:
+            pass
+    return out
 
 
 class RequestParts(Protocol):

@@ -58,12 +58,13 @@ def decide(session: Any, build: Callable[[], CallRequest], what: Callable[[], st
         return None
 
 
-def response_meta(status: int, headers: list[tuple[str, str]] | list[tuple[bytes, bytes]], http_version: str,
-                  reason: str, streamed: bool, encoding: str | None = None) -> tuple[dict[str, Any], Any]:
+def response_meta(status: int, headers: list[tuple[str, str]] | list[tuple[bytes, bytes]], http_version: str | bytes,
+                  reason: str | bytes, streamed: bool, encoding: str | None = None) -> tuple[dict[str, Any], Any]:
     """The response record and, when the body is compressed, the decoder that stores it plain.
 
-    ``headers`` may be raw (bytes) pairs: the writer thread decodes them. ``encoding``
-    is the content-encoding when the caller has looked it up already.
+    ``headers``, ``http_version`` and ``reason`` may be raw bytes: the writer thread
+    decodes them (see `text_response`). ``encoding`` is the content-encoding when the
+    caller has looked it up already.
     """
     if encoding is None:
         encoding = next((v for k, v in text_headers(headers) if k.lower() == "content-encoding"), "")

@@ -107,9 +107,12 @@ def _stream_classes(lib: Any) -> tuple[type, type, type, type]:
 
 
 def _attach_tee(lib: Any, response: Any, handle: Any, streamed: bool, is_async: bool) -> None:
-    # Raw header pairs: the writer thread decodes them.
-    meta, decode = response_meta(response.status_code, response.headers.raw, response.http_version,
-                                 response.reason_phrase, streamed, response.headers.get("content-encoding", ""))
+    # Header pairs, version and reason as the library holds them (bytes): the writer
+    # thread decodes them (httpx's Headers.get and reason_phrase are Python loops).
+    raw, ext = response.headers.raw, response.extensions
+    encoding = next((v for k, v in raw if k.lower() == b"content-encoding"), b"").decode("latin-1")
+    meta, decode = response_meta(response.status_code, raw, ext.get("http_version", b"HTTP/1.1"),
+                                 ext.get("reason_phrase", b""), streamed, encoding)
     handle.set_response(meta)
     if hasattr(response, "_content"):
         # Built in memory (MockTransport, a custom transport's Response(content=...)):

@@ -26,7 +26,7 @@ from typing import Any, Callable
 
 import orjson
 
-from .._events import CallRequest, Event, text_headers
+from .._events import CallRequest, Event, text_response
 from .._redact import MASK, Redactor
 from ..replay._fingerprint import (FINGERPRINT_V1, FINGERPRINT_V2, SECRET_QUERY_PARAMS, canonical_fingerprint,
                                    exact_key, request_fingerprint)
@@ -405,7 +405,8 @@ class Writer:
         chunks = event.chunks
         response = event.response
         if response is not None:
-            response = dict(response, headers=self.redactor.headers(text_headers(response.get("headers"))))
+            response = text_response(response)
+            response["headers"] = self.redactor.headers(response["headers"])
         if event.body is not None:
             body, chunks = self._scrub_body(event.body, chunks)
             body_ref = sink.put(body, scrub=False)
