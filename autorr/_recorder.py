@@ -108,6 +108,21 @@ class CallHandle:
                            f"autorr: failed to record {self.request.summary}: {exc}", error=repr(exc))
 
 
+class Finished:
+    """A call that has finished, made into an `Event` by the writer thread (`Writer.put`
+    takes either): the agent's thread only notes its duration and status."""
+
+    __slots__ = ("recorder", "handle", "duration_us", "status", "error")
+
+    def __init__(self, recorder: "Recorder", handle: CallHandle, duration_us: int, status: Status,
+                 error: dict[str, Any] | None) -> None:
+        self.recorder, self.handle, self.duration_us, self.status, self.error = (recorder, handle, duration_us,
+                                                                                 status, error)
+
+    def event(self) -> Event:
+        return self.recorder._event(self.handle, self.duration_us, self.status, self.error)
+
+
 class Recorder(_session.Scoped):
     """Records the calls made while it is active (see `autorr.recording`)."""
 
@@ -302,18 +317,20 @@ class Recorder(_session.Scoped):
         writer = self._ensure_writer()
         if writer is None:
             return
+        # The Event is built on the writer thread (see Finished): here only what must be
+        # taken now, the duration and the error (an exception holds its frames alive).
+        writer.put(Finished(self, handle, handle.offset_us(), Status.ERROR if error is not None else status,
+                            None if error is None else {"type": _qualname(error), "message": str(error)}))
+
+    def _event(self, handle: CallHandle, duration_us: int, status: Status, error: dict[str, Any] | None) -> Event:
         body = b"".join(handle.parts) if handle.parts or handle.response is not None else None
         response = handle.response
-        event = Event(
+        return Event(
             kind=handle.kind.value, fingerprint=handle.fingerprint, occurrence=handle.occurrence, seq=handle.seq,
-            started_at=handle.started_at, duration_us=handle.offset_us(),
-            status=(Status.ERROR if error is not None else status).value, request=handle.request,
-            response=response, body=body,
-            chunks=handle.chunks if self._keeps_chunks(response) else None,
-            error=None if error is None else {"type": _qualname(error), "message": str(error)},
-            meta=dict(handle.meta), labels=self.labels, pid=os.getpid(),
+            started_at=handle.started_at, duration_us=duration_us, status=status.value, request=handle.request,
+            response=response, body=body, chunks=handle.chunks if self._keeps_chunks(response) else None,
+            error=error, meta=dict(handle.meta), labels=self.labels, pid=os.getpid(),
         )
-        writer.put(event)
 
     def _keeps_chunks(self, response: dict[str, Any] | None) -> bool:
         # Chunk timing matters for streams (SSE), whether or not the caller iterated them.

@@ -200,7 +200,8 @@ class Writer:
         return FINGERPRINT_V2
 
     # -- producer side (the agent's threads) ---------------------------------------
-    def put(self, item: Event | Checkpoint | _Meta) -> None:
+    def put(self, item: Any) -> None:
+        """Queue an Event, a Checkpoint, meta values, or anything with an ``event()`` that makes an Event."""
         if self.synchronous:
             self._write([item])
             return
@@ -313,6 +314,8 @@ class Writer:
                 if room is not None and rows and (sink.stored_bytes + added) * _PAGE_OVERHEAD >= room:
                     break  # the segment is full: the rest goes to the next one
                 taken += 1
+                if hasattr(item, "event"):  # a call finished on the agent's thread, made into an Event here
+                    item = items[taken - 1] = item.event()
                 if isinstance(item, Event):
                     rows.append(self._event_row(item, sink))
                     added += _row_bytes(rows[-1])
