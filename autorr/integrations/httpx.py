@@ -126,6 +126,24 @@ def _attach_tee(lib: Any, response: Any, handle: Any, streamed: bool, is_async: 
     response.stream = (tee_async if is_async else tee_sync)(response.stream, tee)
 
 
+@functools.lru_cache(maxsize=None)
+def _headers_fast(lib: Any) -> bool:
+    # httpx (and httpx2) keep headers as (raw key, lower key, value) bytes triples in
+    # `_list`; if a version does not, replay takes the public constructor.
+    return getattr(lib.Headers(), "_list", None) == []
+
+
+def _headers(lib: Any, pairs: list[tuple[str, str]]) -> Any:
+    """Recorded header pairs as the library's Headers, built in one pass: its own
+    constructor normalises every pair through three functions (a third of a replayed
+    call's own time). Recorded values were decoded as latin-1: encoded back the same."""
+    if not _headers_fast(lib):
+        return pairs
+    headers = lib.Headers()
+    headers._list = [(k.encode("latin-1"), k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in pairs]
+    return headers
+
+
 def _replay_response(lib: Any, request: Any, decision: Serve, is_async: bool) -> Any:
     event = decision.event
     if event.status == Status.ERROR.value and event.response is None:
@@ -134,7 +152,7 @@ def _replay_response(lib: Any, request: Any, decision: Serve, is_async: bool) ->
     _, _, replay_sync, replay_async = _stream_classes(lib)
     pieces = Pieces(event, decision.timing_preserve)
     response = lib.Response(
-        meta.get("status", 200), headers=meta.get("headers") or [],
+        meta.get("status", 200), headers=_headers(lib, meta.get("headers") or []),
         stream=(replay_async if is_async else replay_sync)(pieces), request=request,
         extensions={"http_version": str(meta.get("http_version", "HTTP/1.1")).encode(),
                     "reason_phrase": str(meta.get("reason", "")).encode()},

@@ -30,16 +30,18 @@ def test_sync_record_then_replay_offline(libname, echo_server, recordings):
             out.append(client.get(url + "/gzip").json())
             out.append(client.get(url + "/status/503").status_code)
             out.append(client.get(url + "/a?x=1").json())  # the same request again: its own answer
+            head = client.get(url + "/status/503")
+            out.append((head.reason_phrase, head.http_version, head.headers.raw))  # as received, byte for byte
         return out
 
     with autorr.recording(recordings / "run.db") as rec:
         live = agent()
-    assert rec.manifest.total_events == 6
+    assert rec.manifest.total_events == 7
     _stop(srv)
     with autorr.replaying(recordings / "run.db") as player:
         replayed = agent()
     assert replayed == live
-    assert player.statistics()["matched"] == 6 and player.statistics()["success_rate"] == 1.0
+    assert player.statistics()["matched"] == 7 and player.statistics()["success_rate"] == 1.0
 
 
 @pytest.mark.parametrize("libname", LIBS)
