@@ -202,8 +202,12 @@ def _list_end(body: bytes, expected: dict[str, Any]) -> int | None:
 
 
 def _assemble(value: dict[str, Any], key: str, items: bytes) -> bytes:
-    """``orjson.dumps(value, option=OPT_SORT_KEYS)``, with the list's part given."""
-    parts = [orjson.dumps(name) + b":" + (b"[" + items + b"]" if name == key else orjson.dumps(value[name],
-                                                                                                 option=_SORTED))
-             for name in sorted(value)]
-    return b"{" + b",".join(parts) + b"}"
+    """``orjson.dumps(value, option=OPT_SORT_KEYS)``, with the list's part given
+    (joined once: the list is most of the bytes)."""
+    pieces = [b"{"]
+    for name in sorted(value):
+        pieces += (b",", orjson.dumps(name), b":")
+        pieces += (b"[", items, b"]") if name == key else (orjson.dumps(value[name], option=_SORTED),)
+    del pieces[1:2]  # the comma before the first key
+    pieces.append(b"}")
+    return b"".join(pieces)
