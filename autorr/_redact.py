@@ -15,7 +15,7 @@ import functools
 import os
 import re
 import threading
-from typing import Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
 from ._config import RedactionLevel
 
@@ -164,6 +164,23 @@ class Redactor:
             if _has_any(lowered, _NAMED_JSON) or (data.find(b"=") != -1 and _has_any(lowered, _NAMED_TEXT)):
                 data = _NAMED.sub(_mask_named, data)
         return data
+
+    def scrub_chunked(self, body: bytes, chunks: list[tuple[int, int]] | None) -> tuple[bytes, Any]:
+        """``body`` scrubbed, and its (size, offset) chunk list still true to it."""
+        scrubbed = self.scrub(body)
+        if scrubbed == body or not chunks:
+            return scrubbed, chunks
+        # Lengths changed: scrub chunk by chunk so the boundaries stay right.
+        parts, pos, out = [], 0, []
+        for size, offset in chunks:
+            part = self.scrub(body[pos:pos + size])
+            pos += size
+            parts.append(part)
+            out.append((len(part), offset))
+        joined = b"".join(parts)
+        if self.leaks(joined):  # a secret split across chunks: give up the boundaries
+            return scrubbed, [(len(scrubbed), chunks[-1][1])]
+        return joined, out
 
     def scrub_text(self, text: str) -> str:
         return self.scrub(text.encode()).decode("utf-8", "replace")

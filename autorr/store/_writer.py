@@ -411,7 +411,7 @@ class Writer:
             response = text_response(response)
             response["headers"] = self.redactor.headers(response["headers"])
         if event.body is not None:
-            body, chunks = self._scrub_body(event.body, chunks)
+            body, chunks = self.redactor.scrub_chunked(event.body, chunks)
             body_ref = sink.put(body, scrub=False)
             self.chunks_written += len(chunks or ())
         request_text, response_text, error_text, meta_text = self._jsons(request, response, event.error,
@@ -491,19 +491,3 @@ class Writer:
             masked = orjson.dumps(self.redactor.headers(kept))
             ref = sink.chains[key] = {REF: sink.put(masked)} if len(masked) >= SPLIT_MIN else orjson.loads(masked)
         return ref
-
-    def _scrub_body(self, body: bytes, chunks: list[tuple[int, int]] | None) -> tuple[bytes, Any]:
-        scrubbed = self.redactor.scrub(body)
-        if scrubbed == body or not chunks:
-            return scrubbed, chunks
-        # Lengths changed: scrub chunk by chunk so the boundaries stay right.
-        parts, pos, out = [], 0, []
-        for size, offset in chunks:
-            part = self.redactor.scrub(body[pos:pos + size])
-            pos += size
-            parts.append(part)
-            out.append((len(part), offset))
-        joined = b"".join(parts)
-        if self.redactor.leaks(joined):  # a secret split across chunks: give up the boundaries
-            return scrubbed, [(len(scrubbed), chunks[-1][1])]
-        return joined, out
