@@ -11,6 +11,7 @@ import sqlite3
 import threading
 import time
 import weakref
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -228,11 +229,23 @@ class Recorder(_session.Scoped):
         if self._owner and self.config.compression:
             self._compact()
         self.manifest = self._manifest(ended)
+        self._store_manifest()
         _alerts.check_storage(self.id, self.manifest.size_bytes, str(self.path))
-        _store_manifest(self.path, self.manifest)
         if _session.get_default() is self:
             _session.set_default(None)
         return self.manifest
+
+    def _store_manifest(self) -> None:
+        # The manifest holds the file's size, and storing it can add a page: stored again
+        # until the size it states is the size of the file it is in.
+        from .store import recording_size
+
+        for _ in range(3):
+            _store_manifest(self.path, self.manifest)
+            size = recording_size(self.path)
+            if size == self.manifest.size_bytes:
+                return
+            self.manifest = dataclasses.replace(self.manifest, size_bytes=size)
 
     def _compact(self) -> None:
         from .store import compact

@@ -317,3 +317,28 @@ def test_compaction_leaves_a_busy_or_tiny_recording_alone(llm_server, tmp_path):
         other.close()
     with Reader(tmp_path / "busy.db") as reader:
         assert reader.count()[0] == 20
+
+
+def test_the_manifest_states_the_size_of_the_file_it_is_stored_in(tmp_path, monkeypatch):
+    from autorr import _recorder
+
+    store = _recorder._store_manifest
+    grown = []
+
+    def store_and_grow(path, manifest):  # storing the manifest adds a page, the first time
+        store(path, manifest)
+        if not grown:
+            conn = sqlite3.connect(path)
+            conn.execute("INSERT INTO meta (key, value) VALUES ('padding', ?)", ('"' + "x" * 8192 + '"',))
+            conn.commit()
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            conn.close()
+            grown.append(True)
+
+    monkeypatch.setattr(_recorder, "_store_manifest", store_and_grow)
+    recorder = autorr.Recorder("sized", directory=tmp_path)
+    recorder.start()
+    manifest = recorder.stop()
+    assert manifest.size_bytes == sum(p.stat().st_size for p in tmp_path.glob("sized.db*"))
+    with Reader(tmp_path / "sized.db") as reader:
+        assert reader.meta()["manifest"]["size_bytes"] == manifest.size_bytes
