@@ -68,10 +68,11 @@ def throughput(ns: list[int], reps: int, sdk: str) -> list[dict]:
             rec_id = f"bench-{sdk}-{n}-{rep}"
             # One server per phase: a server keeps every request it answered, and at N=1000 the
             # live phase's would weigh on the record phase (a larger heap, longer collections).
-            with FakeLLMServer() as server:
-                samples["live"].append(phase("live", n, sdk, server.url, work, rec_id))
-            with FakeLLMServer() as server:
-                samples["record"].append(phase("record", n, sdk, server.url, work, rec_id))
+            # Live and record run back to back, in turn first: a machine that drifts slower
+            # (or faster) favours neither, and each repetition gives one ratio.
+            for name in ("live", "record") if rep % 2 == 0 else ("record", "live"):
+                with FakeLLMServer() as server:
+                    samples[name].append(phase(name, n, sdk, server.url, work, rec_id))
             # the closed file (WAL checkpointed), as a user would copy it
             samples["record"][-1]["file_bytes"] = sum(p.stat().st_size for p in work.glob(f"{rec_id}.db*"))
             samples["replay"].append(phase("replay", n, sdk, server.url, work, rec_id))  # server stopped
@@ -85,11 +86,13 @@ def throughput(ns: list[int], reps: int, sdk: str) -> list[dict]:
             if results[0].get("own_us") is not None:
                 row[f"{name}_own_us"] = statistics.median(r["own_us"] for r in results)
         row["file_mb"] = statistics.median(r["file_bytes"] for r in samples["record"]) / 1e6
-        row["record_vs_live"] = row["record_wall_us"] / row["live_wall_us"] - 1
         # CPU of all threads per call: steadier than wall time on a shared machine.
         for name, results in samples.items():
             row[f"{name}_cpu_us"] = statistics.median(r["cpu_total_s"] / n * 1e6 for r in results)
-        row["record_cpu_vs_live"] = row["record_cpu_us"] / row["live_cpu_us"] - 1
+        # The median of each repetition's ratio (its two phases ran back to back), not the
+        # ratio of the medians: drift between repetitions cancels out.
+        for key, field in (("record_vs_live", "wall_total_s"), ("record_cpu_vs_live", "cpu_total_s")):
+            row[key] = statistics.median(r[field] / l[field] - 1 for r, l in zip(samples["record"], samples["live"]))
         rows.append(row)
         print(json.dumps(row), flush=True)
     return rows
@@ -342,7 +345,8 @@ def markdown(result: dict) -> str:
              "Per call, medians of the repetitions (µs). own = time inside autorr's `send` wrapper minus the",
              "work the peers' timers leave out too: httpx's client machinery and transport, and httpx reading",
              "a non-streamed body (see peers.md). record vs live: wall time, and CPU of all the process's",
-             "threads (the writer thread included, the queue drained), which is steadier on a shared machine.",
+             "threads (the writer thread included, the queue drained), which is steadier on a shared machine;",
+             "the median of each repetition's ratio, its live and record phases run back to back, in turn first.",
              "",
              "| SDK | N | reps | live | record | record own | record vs live (wall / CPU) | replay | replay own "
              "| floor | file MB |",
