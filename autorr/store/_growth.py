@@ -106,7 +106,7 @@ class Conversations:
             new = orjson.loads(f"[{elements}]") if elements else []
         except orjson.JSONDecodeError:
             return None
-        new_canonical = b",".join(orjson.dumps(item, option=_SORTED) for item in new)
+        new_canonical = orjson.dumps(new, option=_SORTED)[1:-1]  # the elements, comma-joined
         canonical = b",".join(part for part in (stream.canonical, new_canonical) if part)
         items = stream.items + new
         value = {**head, stream.key: items, **rest}
@@ -136,7 +136,7 @@ class Conversations:
         expected = {k: value[k] for k in after}
         close = _list_end(body, expected)
         items = value[key]
-        canonical = b",".join(orjson.dumps(item, option=_SORTED) for item in items)
+        canonical = orjson.dumps(items, option=_SORTED)[1:-1]  # the elements, comma-joined
         token = next(_token)
         if close is not None:
             head = [(k, value[k]) for k in names[:names.index(key)]]
