@@ -163,7 +163,7 @@ def configure_capture(settings: Mapping[str, bool]) -> None:
             session.config = session.config.with_(**parsed)
             session.__dict__.pop("_file_policy", None)
             if isinstance(session, Recorder):
-                session.set_capture({k: v for k, v in parsed.items() if k in _CAPTURE_KEYS})
+                session.capture.update({k: v for k, v in parsed.items() if k in _CAPTURE_KEYS})
 
 
 def get_recording_directory() -> str:

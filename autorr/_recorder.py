@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import itertools
 import logging
 import os
@@ -11,7 +12,6 @@ import sqlite3
 import threading
 import time
 import weakref
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,8 +23,7 @@ from ._config import Config, load_config
 from ._errors import ConfigError, NotActive
 from ._events import CallRequest, Event, Kind, Status
 from ._redact import Redactor
-from .replay._engine import category_of
-from .replay._telemetry import is_telemetry
+from .replay._engine import endpoint_category
 
 __all__ = ["CallHandle", "Manifest", "Recorder", "new_recording_id"]
 
@@ -146,7 +145,6 @@ class Recorder(_session.Scoped):
         self._lock = threading.Lock()
         self._seq = 0  # the last sequence number given out
         self._seqs = itertools.count(1)
-        self._wanted: dict[tuple[Kind, str, str], bool] = {}
         # Calls under way, by seq (a dict: a WeakSet's add is Python code on the hot path).
         # A stream dropped half-read still finishes, from its tee's __del__.
         self._open: dict[int, CallHandle] = {}
@@ -294,23 +292,11 @@ class Recorder(_session.Scoped):
         return self._writer
 
     # -- the hot path ---------------------------------------------------------------
-    def captures(self, kind: Kind, request: CallRequest) -> bool:
-        return self._writer is not None and self.capture.get(_SWITCH[category_of(kind, request.path)], True)
-
-    def set_capture(self, switches: dict[str, bool]) -> None:
-        self.capture.update(switches)
-        self._wanted.clear()
-
     def decide(self, kind: Kind, request: CallRequest, *, output: bool = False) -> "_session.Decision":
-        # Whether a (kind, host, path) is recorded: asked once, as an agent calls few endpoints.
-        key = (kind, request.host, request.path)
-        wanted = self._wanted.get(key)
-        if wanted is None:
-            wanted = self.captures(kind, request) and not (kind is Kind.HTTP and is_telemetry(request.host,
-                                                                                                request.path))
-            if self._writer is not None and len(self._wanted) < 4096:  # files: many paths
-                self._wanted[key] = wanted
-        if not wanted or self._writer is None:
+        if self._writer is None:
+            return None
+        category = endpoint_category(kind, request.host, request.path)  # None: telemetry
+        if category is None or not self.capture.get(_SWITCH[category], True):
             return None
         return _session.Record(self.begin(kind, request))
 

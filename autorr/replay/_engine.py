@@ -25,7 +25,7 @@ from ._fingerprint import FINGERPRINT_V2, exact_key, request_fingerprint
 from ._overrides import llm_rewrite
 from ._telemetry import is_telemetry
 
-__all__ = ["Player", "category_of"]
+__all__ = ["Player", "category_of", "endpoint_category"]
 
 log = logging.getLogger("autorr")
 
@@ -43,8 +43,9 @@ def category_of(kind: Kind, path: str) -> str:
 
 
 @functools.lru_cache(maxsize=4096)  # an agent calls few endpoints (files: bounded all the same)
-def _endpoint(kind: Kind, host: str, path: str) -> str | None:
-    """The override category of a call to (host, path); None for telemetry, never replayed."""
+def endpoint_category(kind: Kind, host: str, path: str) -> str | None:
+    """The override category of a call to (host, path); None for telemetry, which is
+    neither recorded nor replayed."""
     if kind is Kind.HTTP and is_telemetry(host, path):
         return None
     return category_of(kind, path)
@@ -210,7 +211,7 @@ class Player(_session.Scoped):
         written): a miss is reported and the write performed, never raised."""
         if not self.active:
             return None
-        category = _endpoint(kind, request.host, request.path)
+        category = endpoint_category(kind, request.host, request.path)
         if category is None:  # telemetry
             self._count("ignored", "http")
             return _session.Serve(_empty_answer(""))
