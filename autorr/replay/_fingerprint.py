@@ -89,20 +89,22 @@ def _head(method: str, host: str, path: str, query: tuple[tuple[str, str], ...])
     return b"".join(parts)
 
 
-def fingerprint(method: str, host: str, path: str, query: list[tuple[str, str]], body: bytes,
-                parsed: Any, content_type: str, version: str = FINGERPRINT_V2) -> str:
+def _digest(method: str, host: str, path: str, query: list[tuple[str, str]], canonical: bytes, version: str) -> str:
     h = _hasher(version)
     h.update(_head(method, host, path, tuple(query)))
-    h.update(canonical_json(parsed) if parsed is not None else _canonical_bytes(body, content_type))
+    h.update(canonical)
     return h.hexdigest()
+
+
+def fingerprint(method: str, host: str, path: str, query: list[tuple[str, str]], body: bytes,
+                parsed: Any, content_type: str, version: str = FINGERPRINT_V2) -> str:
+    canonical = canonical_json(parsed) if parsed is not None else _canonical_bytes(body, content_type)
+    return _digest(method, host, path, query, canonical, version)
 
 
 def canonical_fingerprint(request: "CallRequest", canonical: bytes, version: str = FINGERPRINT_V2) -> str:
     """`request_fingerprint` when the body's canonical JSON is known already."""
-    h = _hasher(version)
-    h.update(_head(request.method, request.host, request.path, tuple(request.query)))
-    h.update(canonical)
-    return h.hexdigest()
+    return _digest(request.method, request.host, request.path, request.query, canonical, version)
 
 
 def request_fingerprint(request: "CallRequest", version: str = FINGERPRINT_V2) -> str:
