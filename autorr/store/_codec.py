@@ -15,8 +15,7 @@ import orjson
 import xxhash
 
 __all__ = ["DICT_KEY", "LIST", "REF", "ZSTD", "ZSTD_DICT", "ZSTD_DICT_BARE", "BlobSink", "Dictionary", "decode_blob",
-           "join_json", "split_json", "zstd_bare_compressor", "zstd_compress", "zstd_dict_compressor",
-           "zstd_dict_decompressor"]
+           "join_json", "split_json", "zstd_bare_compressor", "zstd_compress", "zstd_dict_compressor"]
 
 REF = "$ref"
 LIST = "$list"  # a chain of list nodes, see `_chain`
@@ -57,15 +56,11 @@ def _zstd_decompress(data: bytes) -> bytes:
 
 
 def zstd_dict_compressor(dictionary: bytes) -> Any:
+    """Writes `ZSTD_DICT` frames, as compaction did before `ZSTD_DICT_BARE` (the tests
+    make such files with it: they must still read)."""
     import zstandard
 
     return zstandard.ZstdCompressor(level=12, dict_data=zstandard.ZstdCompressionDict(dictionary))
-
-
-def zstd_dict_decompressor(dictionary: bytes) -> Any:
-    import zstandard
-
-    return zstandard.ZstdDecompressor(dict_data=zstandard.ZstdCompressionDict(dictionary))
 
 
 _BARE_LEVEL = 12
@@ -92,7 +87,7 @@ class Dictionary:
         self._bare: Any = None
 
     def decompress(self, data: bytes) -> bytes:
-        """A `ZSTD_DICT` frame (the API of `zstd_dict_decompressor`, which `decode_blob` takes)."""
+        """A `ZSTD_DICT` frame."""
         if self._full is None:
             import zstandard
 
@@ -157,8 +152,8 @@ class BlobSink:
 
 
 def decode_blob(codec: int, data: bytes, dictionary: Any = None, size: int | None = None) -> bytes:
-    """A stored blob's bytes; ``dictionary`` is a `Dictionary` (or, for ZSTD_DICT only, a
-    `zstd_dict_decompressor`), ``size`` the blob's raw size, which ZSTD_DICT_BARE needs."""
+    """A stored blob's bytes; ``dictionary`` is its segment's `Dictionary`, ``size`` the
+    blob's raw size, which ZSTD_DICT_BARE needs."""
     if codec == ZSTD:
         return _zstd_decompress(data)
     if codec in (ZSTD_DICT, ZSTD_DICT_BARE):
