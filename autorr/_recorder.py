@@ -142,7 +142,6 @@ class Recorder(_session.Scoped):
                         ("capture_llm_calls", "capture_tool_calls", "capture_streaming", "capture_file_operations")}
         self.redactor = Redactor(self.config.redaction_level, patterns=self.config.redact_sensitive_data)
         self.path = self.directory / f"{self.id}.db"
-        self._lock = threading.Lock()
         self._seq = 0  # the last sequence number given out
         self._seqs = itertools.count(1)
         # Calls under way, by seq (a dict: a WeakSet's add is Python code on the hot path).
@@ -348,9 +347,8 @@ class Recorder(_session.Scoped):
         writer = self._ensure_writer()
         if writer is None:
             raise NotActive("checkpoint() needs an active recording")
-        with self._lock:
-            seq = self._seq
-        writer.put(Checkpoint(name=name, seq=seq, created_at=time.time(), state=state))
+        # The calls started so far (one int read: begin() assigns it without a lock).
+        writer.put(Checkpoint(name=name, seq=self._seq, created_at=time.time(), state=state))
 
     def flush(self) -> None:
         if self._writer is not None:
