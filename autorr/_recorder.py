@@ -321,12 +321,16 @@ class Recorder(_session.Scoped):
                             None if error is None else {"type": _qualname(error), "message": str(error)}))
 
     def _event(self, handle: CallHandle, duration_us: int, status: Status, error: dict[str, Any] | None) -> Event:
-        body = b"".join(handle.parts) if handle.parts or handle.response is not None else None
-        response = handle.response
+        response, parts, chunks = handle.response, handle.parts, handle.chunks
+        if response is not None and response.get("decode"):
+            from .integrations._decode import decode_recorded
+
+            response, parts, chunks = decode_recorded(response, parts, chunks)
+        body = b"".join(parts) if parts or response is not None else None
         return Event(
             kind=handle.kind.value, fingerprint=handle.fingerprint, occurrence=handle.occurrence, seq=handle.seq,
             started_at=handle.started_at, duration_us=duration_us, status=status.value, request=handle.request,
-            response=response, body=body, chunks=handle.chunks if self._keeps_chunks(response) else None,
+            response=response, body=body, chunks=chunks if self._keeps_chunks(response) else None,
             error=error, meta=dict(handle.meta), labels=self.labels, pid=os.getpid(),
         )
 

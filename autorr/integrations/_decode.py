@@ -2,15 +2,25 @@
 
 Recorded bodies are stored decoded: secrets inside a gzip body can be scrubbed,
 identical messages deduplicate, and analysis reads tokens without decompressing.
-The replayed response then carries no ``Content-Encoding`` header.
+The replayed response then carries no ``Content-Encoding`` header. httpx bodies are
+teed as received and decoded on the writer thread (`decode_recorded`): the agent's
+thread neither looks the encoding up nor decompresses.
 """
 
 from __future__ import annotations
 
+import logging
 import zlib
-from typing import Callable
+from typing import Any, Callable
 
-__all__ = ["Decoder", "decoder_for"]
+from .._events import text_headers
+
+__all__ = ["DROP_ON_DECODE", "Decoder", "decode_recorded", "decoder_for", "encoding_of"]
+
+log = logging.getLogger("autorr")
+
+# Headers that describe the encoded body: dropped with the encoding.
+DROP_ON_DECODE = ("content-encoding", "content-length")
 
 Decoder = Callable[[bytes], bytes]
 
@@ -51,3 +61,32 @@ def decoder_for(content_encoding: str) -> Decoder | None:
         return factory()
     except ImportError:
         return None
+
+
+def encoding_of(headers: list[tuple[str, str]]) -> str:
+    return next((v for k, v in headers if k.lower() == "content-encoding"), "")
+
+
+def decode_recorded(response: dict[str, Any], parts: list[bytes],
+                    chunks: list[tuple[int, int]]) -> tuple[dict[str, Any], list[bytes], list[tuple[int, int]]]:
+    """A response teed as received (``response["decode"]``), decoded chunk by chunk with
+    each chunk's arrival time kept. A body that does not decode is kept as received,
+    with its ``Content-Encoding``: replay serves the bytes the client got."""
+    response = dict(response, headers=text_headers(response.get("headers")))
+    del response["decode"]
+    encoding = encoding_of(response["headers"])
+    decode = decoder_for(encoding) if encoding else None
+    if decode is None:
+        return response, parts, chunks
+    decoded, timed = [], []
+    try:
+        for part, (_, offset_us) in zip(parts, chunks):
+            data = decode(part)
+            if data:
+                decoded.append(data)
+                timed.append((len(data), offset_us))
+    except Exception as exc:  # a truncated or mislabelled body
+        log.debug("autorr: %s body kept as received: %s", encoding, exc)
+        return response, parts, chunks
+    response["headers"] = [(k, v) for k, v in response["headers"] if k.lower() not in DROP_ON_DECODE]
+    return response, decoded, timed

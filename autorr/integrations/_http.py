@@ -11,15 +11,12 @@ from typing import Any, Callable
 from urllib.parse import parse_qsl, urlsplit
 
 from .._events import CallRequest, Kind, Status, text_headers
-from ._decode import decoder_for
+from ._decode import DROP_ON_DECODE, decoder_for, encoding_of
 
 __all__ = ["Pieces", "Tee", "async_sleep", "decide", "enter_live", "exit_live", "make_request",
            "rebuild_exception", "response_meta", "rewrite_parts"]
 
 log = logging.getLogger("autorr")
-
-_DROP_ON_DECODE = ("content-encoding", "content-length")
-
 
 def make_request(method: str, url: str, headers: list[tuple[str, str]], body: bytes) -> CallRequest:
     """A `CallRequest` from plain parts (for libraries without a parsed URL object)."""
@@ -59,20 +56,19 @@ def decide(session: Any, build: Callable[[], CallRequest], what: Callable[[], st
 
 
 def response_meta(status: int, headers: list[tuple[str, str]] | list[tuple[bytes, bytes]], http_version: str | bytes,
-                  reason: str | bytes, streamed: bool, encoding: str | None = None) -> tuple[dict[str, Any], Any]:
-    """The response record and, when the body is compressed, the decoder that stores it plain.
+                  reason: str | bytes, streamed: bool) -> dict[str, Any]:
+    """The response record of a body its library hands over decoded: the headers that
+    describe an encoding autorr would have undone are dropped (see `_decode`).
 
     ``headers``, ``http_version`` and ``reason`` may be raw bytes: the writer thread
-    decodes them (see `text_response`). ``encoding`` is the content-encoding when the
-    caller has looked it up already.
+    decodes them (see `text_response`).
     """
-    if encoding is None:
-        encoding = next((v for k, v in text_headers(headers) if k.lower() == "content-encoding"), "")
-    decode = decoder_for(encoding) if encoding else None
-    if decode is not None:
-        headers = [(k, v) for k, v in text_headers(headers) if k.lower() not in _DROP_ON_DECODE]
+    text = text_headers(headers)
+    encoding = encoding_of(text)
+    if encoding and decoder_for(encoding) is not None:
+        headers = [(k, v) for k, v in text if k.lower() not in DROP_ON_DECODE]
     return {"status": status, "headers": headers, "http_version": http_version, "reason": reason,
-            "streamed": streamed}, decode
+            "streamed": streamed}
 
 
 def rewrite_parts(url: str, headers: list[tuple[str, str]], body: bytes,
@@ -131,20 +127,18 @@ async def async_sleep(delay: float) -> None:
 
 
 class Tee:
-    """Feeds a live response's chunks, decoded, into the recording handle."""
+    """Feeds a live response's chunks, as received, into the recording handle."""
 
-    __slots__ = ("handle", "decode")
+    __slots__ = ("handle",)
 
-    def __init__(self, handle: Any, decode: Any) -> None:
+    def __init__(self, handle: Any) -> None:
         self.handle = handle
-        self.decode = decode
 
     def chunk(self, data: bytes) -> None:
         try:
-            self.handle.chunk(self.decode(data) if self.decode else data)
+            self.handle.chunk(data)
         except Exception as exc:  # a recording problem never breaks the caller's stream
             log.debug("autorr: could not record a chunk: %s", exc)
-            self.decode = None
 
     def relay(self, chunks: Any) -> Any:
         """Pass ``chunks`` through to the caller as they come, recording each one."""

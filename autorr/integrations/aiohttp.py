@@ -91,9 +91,9 @@ def _tap(response: Any, handle: Any) -> None:
     version = f"HTTP/{response.version.major}.{response.version.minor}" if response.version else "HTTP/1.1"
     streamed = "event-stream" in response.headers.get("content-type", "")
     # aiohttp feeds the reader decompressed data: keep it, drop Content-Encoding.
-    meta, _ = response_meta(response.status, headers, version, response.reason or "", streamed)
+    meta = response_meta(response.status, headers, version, response.reason or "", streamed)
     handle.set_response(meta)
-    tee = Tee(handle, None)
+    tee = Tee(handle)
     content = response.content
     if type(content) is not StreamReader:  # the shared empty payload (HEAD, 204...)
         tee.end()

@@ -22,11 +22,17 @@ __all__ = ["PATCHES"]
 
 
 class _Parts:
-    """The parts of an httpx request that recording reads on the writer thread."""
+    """The parts of an httpx request that recording reads on the writer thread (replay
+    reads the query on the agent's: it is part of the key)."""
 
     @staticmethod
     def url(request: Any) -> str:
         return str(request.url)
+
+    @staticmethod
+    def query(request: Any) -> list[tuple[str, str]]:
+        url = request.url
+        return list(url.params.multi_items()) if url.query else []
 
     @staticmethod
     def headers(request: Any) -> list[tuple[bytes, bytes]]:
@@ -40,9 +46,8 @@ class _Parts:
 def _call_request(request: Any) -> CallRequest:
     url = request.url
     return CallRequest(
-        method=request.method, url=None, host=url.host, path=url.path,
-        query=list(url.params.multi_items()) if url.query else [],
-        headers=None, body=request.content, content_type=None, source=request, parts=_Parts,
+        method=request.method, url=None, host=url.host, path=url.path, query=None, headers=None,
+        body=request.content, content_type=None, source=request, parts=_Parts,
     )
 
 
@@ -107,23 +112,24 @@ def _stream_classes(lib: Any) -> tuple[type, type, type, type]:
 
 
 def _attach_tee(lib: Any, response: Any, handle: Any, streamed: bool, is_async: bool) -> None:
-    # Header pairs, version and reason as the library holds them (bytes): the writer
-    # thread decodes them (httpx's Headers.get and reason_phrase are Python loops).
-    raw, ext = response.headers.raw, response.extensions
-    encoding = next((v for k, v in raw if k.lower() == b"content-encoding"), b"").decode("latin-1")
-    meta, decode = response_meta(response.status_code, raw, ext.get("http_version", b"HTTP/1.1"),
-                                 ext.get("reason_phrase", b""), streamed, encoding)
-    handle.set_response(meta)
+    ext = response.extensions
     if hasattr(response, "_content"):
         # Built in memory (MockTransport, a custom transport's Response(content=...)):
-        # already read, so nothing will flow through a tee. Its body is decoded already.
+        # already read and decoded, so nothing will flow through a tee.
+        handle.set_response(response_meta(response.status_code, response.headers.raw,
+                                          ext.get("http_version", b"HTTP/1.1"), ext.get("reason_phrase", b""),
+                                          streamed))
         handle.meta["end"] = "eof"
         handle.chunk(response.content)
         handle.finish(Status.OK)
         return
-    tee = Tee(handle, decode)
+    # Headers, version and reason as the library holds them (bytes), and the body as
+    # received: the writer thread decodes them all (`decode_recorded`).
+    handle.set_response({"status": response.status_code, "headers": response.headers.raw,
+                         "http_version": ext.get("http_version", b"HTTP/1.1"),
+                         "reason": ext.get("reason_phrase", b""), "streamed": streamed, "decode": True})
     tee_sync, tee_async, _, _ = _stream_classes(lib)
-    response.stream = (tee_async if is_async else tee_sync)(response.stream, tee)
+    response.stream = (tee_async if is_async else tee_sync)(response.stream, Tee(handle))
 
 
 @functools.lru_cache(maxsize=None)

@@ -159,10 +159,10 @@ def _adapter_send(module: Any):
             exit_live(token)
         version = {10: "HTTP/1.0", 11: "HTTP/1.1", 20: "HTTP/2"}.get(getattr(response.raw, "version", 11), "HTTP/1.1")
         # urllib3 already hands out decoded bytes: keep them, drop Content-Encoding.
-        meta, _ = response_meta(response.status_code, list(response.headers.items()), version,
+        meta = response_meta(response.status_code, list(response.headers.items()), version,
                                 response.reason or "", stream)
         handle.set_response(meta)
-        response.raw = _RawTee(response.raw, Tee(handle, None))
+        response.raw = _RawTee(response.raw, Tee(handle))
         weakref.finalize(response, handle.finish, Status.INCOMPLETE)
         return response
 
