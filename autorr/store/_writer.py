@@ -302,7 +302,6 @@ class Writer:
         """Commit a prefix of ``items`` (all of them unless the segment fills); returns its length."""
         self.redactor.refresh()
         self._rotate_if_full(items)
-        known_before = set(self._known)
         if len(self._chains) > 200_000:  # bounded: a cache, not a second index
             self._chains.clear()
         sink = BlobSink(self._known, self.compression, self.redactor.scrub, self._chains)
@@ -351,7 +350,7 @@ class Writer:
                 conn.execute("ROLLBACK")
                 raise
         except BaseException:
-            self._known.intersection_update(known_before)  # those blobs never landed
+            self._known.difference_update(row[0] for row in sink.rows)  # those blobs never landed
             self._chains.clear()
             raise
         self.events_written += len(rows)

@@ -164,3 +164,37 @@ def test_a_growing_conversation_is_fingerprinted_and_stored_as_if_parsed_whole(t
         assert [e.fingerprint for e in events] == [fp for fp, _ in sent]
         stored = [reader.request(e)["json"] for e in events]
     assert [json.dumps(s) for s in stored] == [json.dumps(value) for _, value in sent]
+
+
+def test_a_failed_transaction_is_retried_with_every_blob(tmp_path):
+    """Blobs of a rolled-back transaction are forgotten, so the retry stores them again;
+    those stored before it are not stored twice."""
+    path = tmp_path / "r.db"
+    writer = Writer(path, redactor=Redactor(environ={}), synchronous=True)
+    history = [{"role": "user", "content": "first " * 100}]
+    writer.put(_event(0, list(history)))
+
+    class FailingCommitOnce:
+        def __init__(self, conn):
+            self.conn, self.failed = conn, False
+
+        def execute(self, sql, *args):
+            if sql == "COMMIT" and not self.failed:
+                self.failed = True
+                raise sqlite3.OperationalError("disk I/O error (simulated)")
+            return self.conn.execute(sql, *args)
+
+        def __getattr__(self, name):
+            return getattr(self.conn, name)
+
+    real = writer._conn
+    writer._conn = FailingCommitOnce(real)
+    history.append({"role": "user", "content": "second " * 100})
+    writer.put(_event(1, list(history)))
+    assert writer._conn.failed and writer.failed is None
+    writer._conn = real
+    writer.close()
+    with Reader(path) as reader:
+        assert reader.request(list(reader.events())[-1])["json"]["messages"] == history
+        (count,) = reader._query("SELECT count(*) FROM blobs WHERE size > 500")[0]
+        assert count == 2
