@@ -91,9 +91,10 @@ class OwnTime:
 
     def install(self) -> None:
         """autorr: outer = its Client.send wrapper; inner = the same work the peers' timers
-        leave out: httpx's client machinery and the real transport (`_send_handling_auth`),
-        and httpx reading a non-streamed body with its socket reads (for the peers that
-        read happens in Client.send, above their transport-level interception).
+        leave out: httpx's client machinery (the timeout and auth set-up of the real
+        Client.send, `_send_handling_auth` with the real transport under it), and httpx
+        reading a non-streamed body with its socket reads (for the peers that read
+        happens in Client.send, above their transport-level interception).
         autorr's per-chunk tee work therefore counts for neither streamed nor
         non-streamed calls, as the peers' buffering counts for them only inside their
         transport."""
@@ -113,7 +114,8 @@ class OwnTime:
 
         wrapt.wrap_function_wrapper(httpx2, "Client.send", send)
         wrapt.wrap_function_wrapper(httpx2, "Client._send_handling_auth", inner)
-        wrapt.wrap_function_wrapper(httpx2, "Response.read", only_inside)
+        for name in ("Client._set_timeout", "Client._build_request_auth", "Response.read"):
+            wrapt.wrap_function_wrapper(httpx2, name, only_inside)
 
     def real_transport(self):
         """For peers, which read the whole body inside their interception: the real
