@@ -88,3 +88,42 @@ def test_secrets_learned_while_scrubbing_on_another_thread():
         stop.set()
         thread.join()
     assert r.scrub(b"learned-secret-00000001") == MASK.encode()
+
+
+def _scrub_unanchored(r: Redactor, data: bytes) -> bytes:
+    """The reference: every pattern run on every text, in the scrubber's order."""
+    from autorr import _redact
+
+    if r._known_re is not None:
+        data = r._known_re.sub(MASK.encode(), data)
+    for pattern, _ in r._patterns:
+        data = pattern.sub(MASK.encode(), data)
+    if r._patterns:
+        data = _redact._NAMED.sub(_redact._mask_named, data)
+    return data
+
+
+def test_anchored_scrub_equals_running_every_pattern_everywhere():
+    """Patterns run only where one-pass anchor search found one of their literals: on
+    random mixes of secrets, near misses and noise that must change nothing."""
+    import random
+
+    fragments = [b"sk-proj-abcdefghijklmnopqrstuv", b"AKIAABCDEFGHIJKLMNOP", b"ghs_" + b"x" * 36, b"xoxp-12345-abcdefgh",
+                 b"Bearer abcdefghijklmnopqrstu", b"eyJhbGciOiJI.eyJzdWIiOiIx.SflKxwRJSMeK", b'"client_api_key": "v4lue-1"',
+                 b'"Password":"p4ssw0rd!"', b"APP_SECRET=s3cr3t-value", b"KNOWN-secret-value-1", b"known-secret-value-1",
+                 b"4111 1111 1111 1111", b"x@example.org", b"sk-", b"_key", b"=", b'key"', b"aiza", b"hf_", b"\n", b" ",
+                 b"-----BEGIN EC PRIVATE KEY-----\nabc\n-----END EC PRIVATE KEY-----", b"lorem ipsum", b'{"a": 1}']
+    for level in (RedactionLevel.MINIMAL, RedactionLevel.MODERATE, RedactionLevel.STRICT):
+        r = Redactor(level, environ={"SERVICE_TOKEN": "known-secret-value-1"})
+        rng = random.Random(f"redact-{level}")
+        for _ in range(400):
+            text = b"".join(rng.choice(fragments) for _ in range(rng.randint(1, 12)))
+            assert r.scrub(text) == _scrub_unanchored(r, text), (level, text)
+
+
+def test_overlapping_anchors_each_count():
+    # `_key` (KEY=value text) and `key"` (JSON) overlap in `api_key"`: both must be seen.
+    r = Redactor(environ={})
+    assert r.scrub(b'{"my_api_key": "abcdefgh"}') == f'{{"my_api_key": "{MASK}"}}'.encode()
+    assert r.scrub(b"4111 1111 1111 1111") == b"4111 1111 1111 1111"
+    assert Redactor(RedactionLevel.STRICT, environ={}).scrub(b"card 4111 1111 1111 1111") == f"card {MASK}".encode()
