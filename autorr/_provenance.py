@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
+import re
 import socket
 import subprocess
 import sys
@@ -21,33 +22,66 @@ PACKAGES = ("autorr", "openai", "anthropic", "httpx", "httpx2", "requests", "aio
             "langchain-core", "langgraph", "llama-index-core", "crewai", "pydantic-ai", "litellm")
 
 
-def _git(*args: str) -> str | None:
+def _git_state() -> dict[str, Any]:
+    """Commit, branch and whether tracked files changed, from one `git status` (the
+    `--porcelain=v2 --branch` header lines hold the commit and branch)."""
     try:
-        out = subprocess.run(("git", *args), capture_output=True, text=True, timeout=5, check=False)
+        out = subprocess.run(("git", "status", "--porcelain=v2", "--branch", "--untracked-files=no"),
+                             capture_output=True, text=True, timeout=5, check=False)
     except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() if out.returncode == 0 else None
+        out = None
+    if out is None or out.returncode != 0:
+        return {"commit": None, "branch": None, "dirty": None}
+    lines = out.stdout.splitlines()
+    header = dict(line[2:].split(" ", 1) for line in lines if line.startswith("# ") and " " in line[2:])
+    commit = header.get("branch.oid")
+    if commit is None or commit == "(initial)":  # a repository without commits
+        return {"commit": None, "branch": None, "dirty": None}
+    branch = header.get("branch.head")
+    return {"commit": commit, "branch": "HEAD" if branch == "(detached)" else branch,
+            "dirty": any(not line.startswith("#") for line in lines)}
+
+
+def _normalised(name: str) -> str:
+    return re.sub(r"[-_.]+", "_", name).lower()
 
 
 def _versions() -> dict[str, str]:
-    found = {}
-    for name in PACKAGES:
+    """The versions of PACKAGES, read from the installed distributions' directory names
+    (``name-version.dist-info``): one listing per path entry, where
+    `importlib.metadata.version` scans them all once per name (~10 ms for fourteen, on
+    a thread that shares the GIL with the agent's first calls)."""
+    wanted = {_normalised(name): name for name in PACKAGES}
+    found: dict[str, str] = {}
+    legacy: list[str] = []
+    for entry in sys.path:
         try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
+            names = os.listdir(entry or ".")
+        except OSError:
             continue
+        for dirname in names:
+            if dirname.endswith(".dist-info"):
+                dist, _, version = dirname[:-len(".dist-info")].partition("-")
+                name = wanted.get(_normalised(dist))
+                if name is not None and name not in found and version:
+                    found[name] = version
+            elif dirname.endswith(".egg-info"):  # no version in its name: asked the slow way
+                name = wanted.get(_normalised(dirname[:-len(".egg-info")].split("-", 1)[0]))
+                if name is not None:
+                    legacy.append(name)
+    for name in legacy:
+        if name not in found:
+            try:
+                found[name] = metadata.version(name)
+            except metadata.PackageNotFoundError:
+                continue
     return found
 
 
 def provenance(config: Config) -> dict[str, Any]:
-    commit = _git("rev-parse", "HEAD")
     config_json = orjson.dumps(config.as_dict(), option=orjson.OPT_SORT_KEYS)
     return {
-        "git": {
-            "commit": commit,
-            "branch": _git("rev-parse", "--abbrev-ref", "HEAD") if commit else None,
-            "dirty": bool(_git("status", "--porcelain", "--untracked-files=no")) if commit else None,
-        },
+        "git": _git_state(),
         "config_hash": hashlib.sha256(config_json).hexdigest()[:16],
         "python": sys.version.split()[0],
         "implementation": platform.python_implementation(),
