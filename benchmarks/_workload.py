@@ -2,6 +2,8 @@
 
 About 2 KB of system prompt, 40-word replies, every other turn streamed (8 chunks),
 against the fake server (live / record / replay) or an in-process transport (floor).
+callthrough: live, through a wrapper at Client.send that only calls on, timed as autorr
+is: the least own time any tool intercepting there can show.
 Prints one JSON line: wall and autorr's own time per call, first-chunk times, file size.
 With --tool <peer> (run from that peer's venv, see peers/), record and replay go through
 the peer instead of autorr and own time is measured around the peer's interception.
@@ -142,6 +144,9 @@ def run(args: argparse.Namespace) -> dict:
     elif args.phase in ("record", "replay"):
         import autorr  # noqa: F401 - the patches are installed by AUTORR_MODE at start-up
         own.install()
+    elif args.phase == "callthrough":  # the floor of own time at Client.send: a wrapper that only calls on
+        wrapt.wrap_function_wrapper(httpx2, "Client.send", lambda wrapped, instance, a, kw: wrapped(*a, **kw))
+        own.install()
     if args.sdk == "anthropic":
         import anthropic
 
@@ -172,7 +177,8 @@ def run(args: argparse.Namespace) -> dict:
 
         session.get_default().flush()  # the events still queued are part of the calls' cost
     result["cpu_total_s"] = time.process_time() - cpu
-    own_us = max(0.0, own.outer - own.inner) / args.n * 1e6 if args.phase in ("record", "replay") else None
+    own_us = max(0.0, own.outer - own.inner) / args.n * 1e6 if args.phase in ("record", "replay", "callthrough") \
+        else None
     result.update(wall_us=statistics.median(walls) * 1e6 if walls else None, wall_total_s=sum(walls),
                   own_us=own_us, first_chunk_ms=[f * 1000 for f in firsts], outer_s=own.outer, inner_s=own.inner)
     if peer is not None:
@@ -234,7 +240,7 @@ def agent(client, args: argparse.Namespace, walls: list[float], firsts: list[flo
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--phase", choices=["live", "record", "replay", "floor"], required=True)
+    parser.add_argument("--phase", choices=["live", "record", "replay", "floor", "callthrough"], required=True)
     parser.add_argument("--sdk", choices=["openai", "anthropic"], default="openai")
     parser.add_argument("--n", type=int, default=50)
     parser.add_argument("--url", default="http://127.0.0.1:9")

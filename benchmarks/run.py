@@ -6,7 +6,8 @@
 
 Phases, each in a fresh process: live (fake server over loopback, no autorr), record,
 replay (server stopped), floor (the same SDK with an in-process transport: no socket,
-no recorder). Also: time to first chunk while recording vs live (25 ms between
+no recorder), callthrough (live through a wrapper at Client.send that only calls on:
+the least own time a tool intercepting there can show). Also: time to first chunk while recording vs live (25 ms between
 chunks), preserve-timing gap error, and what the start-up hook costs when off.
 Results go to benchmarks/results/latest.{md,json}; with --peers, the peers' record and
 replay phases (openai SDK), time to first chunk while recording and the changed-prompt
@@ -62,7 +63,7 @@ def phase(name: str, n: int, sdk: str, url: str, workdir: Path, rec_id: str) -> 
 def throughput(ns: list[int], reps: int, sdk: str) -> list[dict]:
     rows = []
     for n in ns:
-        samples: dict[str, list[dict]] = {p: [] for p in ("live", "record", "replay", "floor")}
+        samples: dict[str, list[dict]] = {p: [] for p in ("live", "record", "replay", "floor", "callthrough")}
         for rep in range(reps):
             work = Path(tempfile.mkdtemp(prefix="autorr-bench-"))
             rec_id = f"bench-{sdk}-{n}-{rep}"
@@ -77,6 +78,8 @@ def throughput(ns: list[int], reps: int, sdk: str) -> list[dict]:
             samples["record"][-1]["file_bytes"] = sum(p.stat().st_size for p in work.glob(f"{rec_id}.db*"))
             samples["replay"].append(phase("replay", n, sdk, server.url, work, rec_id))  # server stopped
             samples["floor"].append(phase("floor", n, sdk, server.url, work, rec_id))
+            with FakeLLMServer() as server:
+                samples["callthrough"].append(phase("callthrough", n, sdk, server.url, work, rec_id))
             shutil.rmtree(work, ignore_errors=True)
         row = {"sdk": sdk, "n": n}
         for name, results in samples.items():
@@ -344,18 +347,22 @@ def markdown(result: dict) -> str:
              + ", ".join(f"{k} {v}" for k, v in result["versions"].items()), "",
              "Per call, medians of the repetitions (µs). own = time inside autorr's `send` wrapper minus the",
              "work the peers' timers leave out too: httpx's client machinery and transport, and httpx reading",
-             "a non-streamed body (see peers.md). record vs live: wall time, and CPU of all the process's",
+             "a non-streamed body (see peers.md); call-through = the same own time for a wrapper at",
+             "`Client.send` that only calls on (no autorr): the least any tool intercepting there can show.",
+             "record vs live: wall time, and CPU of all the process's",
              "threads (the writer thread included, the queue drained), which is steadier on a shared machine;",
              "the median of each repetition's ratio, its live and record phases run back to back, in turn first.",
              "",
-             "| SDK | N | reps | live | record | record own | record vs live (wall / CPU) | replay | replay own "
-             "| floor | file MB |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| SDK | N | reps | live | record | record own | call-through own | record vs live (wall / CPU) "
+             "| replay | replay own | floor | file MB |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in result["throughput"]:
         cpu = f" / {r['record_cpu_vs_live']:+.1%}" if "record_cpu_vs_live" in r else " / (not measured)"
         lines.append(f"| {r['sdk']} | {r['n']} | {r.get('reps', '?')} | {r['live_wall_us']:,.0f} | "
                      f"{r['record_wall_us']:,.0f} | "
-                     f"{r['record_own_us']:,.0f} | {r['record_vs_live']:+.1%}{cpu} | {r['replay_wall_us']:,.0f} | "
+                     f"{r['record_own_us']:,.0f} | "
+                     + (f"{r['callthrough_own_us']:,.0f}" if "callthrough_own_us" in r else "–")
+                     + f" | {r['record_vs_live']:+.1%}{cpu} | {r['replay_wall_us']:,.0f} | "
                      f"{r['replay_own_us']:,.0f} | {r['floor_wall_us']:,.0f} | {r['file_mb']:.2f} |")
     t = result["timing"]
     h = result["hook"]
