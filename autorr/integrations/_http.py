@@ -18,6 +18,7 @@ __all__ = ["Pieces", "Tee", "async_sleep", "decide", "enter_live", "exit_live", 
 
 log = logging.getLogger("autorr")
 
+
 def make_request(method: str, url: str, headers: list[tuple[str, str]], body: bytes) -> CallRequest:
     """A `CallRequest` from plain parts (for libraries without a parsed URL object)."""
     parts = urlsplit(url)
@@ -125,7 +126,6 @@ async def async_sleep(delay: float) -> None:
         await asyncio.sleep(delay)
 
 
-
 class Tee:
     """Feeds a live response's chunks, as received, into the recording handle."""
 
@@ -183,8 +183,6 @@ class Tee:
         # than a weakref.finalize per response: the tee lives exactly as long as the body).
         if not self.handle.done:
             self.handle.finish(Status.INCOMPLETE)
-
-
 
 
 class Pieces:
