@@ -108,11 +108,14 @@ def test_anchored_scrub_equals_running_every_pattern_everywhere():
     random mixes of secrets, near misses and noise that must change nothing."""
     import random
 
-    fragments = [b"sk-proj-abcdefghijklmnopqrstuv", b"AKIAABCDEFGHIJKLMNOP", b"ghs_" + b"x" * 36, b"xoxp-12345-abcdefgh",
-                 b"Bearer abcdefghijklmnopqrstu", b"eyJhbGciOiJI.eyJzdWIiOiIx.SflKxwRJSMeK", b'"client_api_key": "v4lue-1"',
-                 b'"Password":"p4ssw0rd!"', b"APP_SECRET=s3cr3t-value", b"KNOWN-secret-value-1", b"known-secret-value-1",
-                 b"4111 1111 1111 1111", b"x@example.org", b"sk-", b"_key", b"=", b'key"', b"aiza", b"hf_", b"\n", b" ",
-                 b"-----BEGIN EC PRIVATE KEY-----\nabc\n-----END EC PRIVATE KEY-----", b"lorem ipsum", b'{"a": 1}']
+    fragments = [
+        b"sk-proj-abcdefghijklmnopqrstuv", b"AKIAABCDEFGHIJKLMNOP", b"ghs_" + b"x" * 36, b"xoxp-12345-abcdefgh",
+        b"Bearer abcdefghijklmnopqrstu", b"eyJhbGciOiJI.eyJzdWIiOiIx.SflKxwRJSMeK", b'"client_api_key": "v4lue-1"',
+        b'"Password":"p4ssw0rd!"', b"APP_SECRET=s3cr3t-value", b"KNOWN-secret-value-1", b"known-secret-value-1",
+        b"4111 1111 1111 1111", b"x@example.org", b"sk-", b"_key", b"=", b'key"', b"aiza", b"hf_", b"\n", b" ",
+        b"MY_TOKEN = abcdefgh", b"x_Key\t=\tvalue1234", b'"input_tokens": 3, "charset=utf-8"', b";DB_PASSWD=",
+        b"-----BEGIN EC PRIVATE KEY-----\nabc\n-----END EC PRIVATE KEY-----", b"lorem ipsum", b'{"a": 1}',
+    ]
     for level in (RedactionLevel.MINIMAL, RedactionLevel.MODERATE, RedactionLevel.STRICT):
         r = Redactor(level, environ={"SERVICE_TOKEN": "known-secret-value-1"})
         rng = random.Random(f"redact-{level}")
