@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Callable
@@ -109,16 +110,25 @@ class _EchoHandler(BaseHTTPRequestHandler):
         except ValueError:
             body = {"text": raw.decode("utf-8", "replace")}
         if self.path == "/sse":
+            # {"gzip": true}: one gzip stream, flushed after each event (as a compressing proxy does)
+            packer = zlib.compressobj(wbits=zlib.MAX_WBITS | 16) if body.get("gzip") else None
             self.send_response(200)
             self.send_header("content-type", "text/event-stream")
+            if packer is not None:
+                self.send_header("content-encoding", "gzip")
             self.send_header("transfer-encoding", "chunked")
             self.end_headers()
             for i in range(body.get("n", 5)):
                 if i:
                     time.sleep(body.get("gap", 0.0))
                 data = f"data: {json.dumps({'i': i, 'nonce': time.time()})}\n\n".encode()
+                if packer is not None:
+                    data = packer.compress(data) + packer.flush(zlib.Z_SYNC_FLUSH)
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
                 self.wfile.flush()
+            if packer is not None:
+                tail = packer.flush()
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(tail), tail))
             self.wfile.write(b"0\r\n\r\n")
         else:
             self._send(200, json.dumps({"echo": body, "nonce": time.time()}).encode(),

@@ -306,3 +306,30 @@ def test_decode_recorded_keeps_each_chunks_arrival_time():
     out, body, timed = decode_recorded(response, [b"not gzip"], [(8, 5)])
     assert body == [b"not gzip"] and timed == [(8, 5)]
     assert ("Content-Encoding", "gzip") in out["headers"]
+
+
+def test_a_compressed_stream_is_teed_and_stored_decoded_chunk_by_chunk(echo_server, recordings):
+    import httpx2
+
+    from autorr.store import Reader
+
+    url, srv = echo_server
+
+    def agent():
+        body = {"n": 4, "gap": 0.03, "gzip": True}
+        with httpx2.Client() as client, client.stream("POST", url + "/sse", json=body) as r:
+            return [line for line in r.iter_lines() if line]
+
+    with autorr.recording(recordings / "run.db"):
+        live = agent()
+    assert len(live) == 4
+    with Reader(recordings / "run.db") as reader:
+        (event,) = reader.events()
+        event = reader.event(event.id)
+    assert [line for line in event.body.decode().split("\n") if line] == live  # stored plain
+    assert "content-encoding" not in {k.lower() for k, _ in event.response["headers"]}
+    offsets = [offset for _, offset in event.chunks]
+    assert len(offsets) >= 4 and offsets == sorted(offsets) and offsets[-1] - offsets[0] >= 60_000  # gaps kept
+    _stop(srv)
+    with autorr.replaying(recordings / "run.db"):
+        assert agent() == live
