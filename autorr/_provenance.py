@@ -75,7 +75,7 @@ def _versions() -> dict[str, str]:
                 found[name] = metadata.version(name)
             except metadata.PackageNotFoundError:
                 continue
-    return found
+    return {name: found[name] for name in PACKAGES if name in found}  # in PACKAGES' order, as shown
 
 
 def provenance(config: Config) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from importlib import metadata
 import pytest
 
 from autorr._config import Config
-from autorr._provenance import _versions, provenance
+from autorr._provenance import PACKAGES, _versions, provenance
 
 needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 
@@ -47,6 +47,7 @@ def test_versions_are_those_importlib_metadata_reports():
     found = _versions()
     assert {"autorr", "openai", "httpx2"} <= set(found)
     assert found == {name: metadata.version(name) for name in found}
+    assert list(found) == [name for name in PACKAGES if name in found]  # the order `autorr show` lists them in
 
 
 def test_a_legacy_egg_info_is_asked_the_slow_way(tmp_path, monkeypatch):
