@@ -15,12 +15,12 @@ from typing import Any, Callable
 
 from .._events import text_headers
 
-__all__ = ["DROP_ON_DECODE", "Decoder", "decode_recorded", "decoder_for", "encoding_of"]
+__all__ = ["Decoder", "decode_recorded", "decoded_headers", "decoder_for", "decoder_of"]
 
 log = logging.getLogger("autorr")
 
 # Headers that describe the encoded body: dropped with the encoding.
-DROP_ON_DECODE = ("content-encoding", "content-length")
+_DROP_ON_DECODE = ("content-encoding", "content-length")
 
 Decoder = Callable[[bytes], bytes]
 
@@ -63,8 +63,15 @@ def decoder_for(content_encoding: str) -> Decoder | None:
         return None
 
 
-def encoding_of(headers: list[tuple[str, str]]) -> str:
-    return next((v for k, v in headers if k.lower() == "content-encoding"), "")
+def decoder_of(headers: list[tuple[str, str]]) -> tuple[str, Decoder | None]:
+    """The body's Content-Encoding, and a streaming decoder for it (None: identity or unknown)."""
+    encoding = next((v for k, v in headers if k.lower() == "content-encoding"), "")
+    return encoding, decoder_for(encoding) if encoding else None
+
+
+def decoded_headers(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The headers of the body once decoded: those that describe its encoding left out."""
+    return [(k, v) for k, v in headers if k.lower() not in _DROP_ON_DECODE]
 
 
 def decode_recorded(response: dict[str, Any], parts: list[bytes],
@@ -74,8 +81,7 @@ def decode_recorded(response: dict[str, Any], parts: list[bytes],
     with its ``Content-Encoding``: replay serves the bytes the client got."""
     response = dict(response, headers=text_headers(response.get("headers")))
     del response["decode"]
-    encoding = encoding_of(response["headers"])
-    decode = decoder_for(encoding) if encoding else None
+    encoding, decode = decoder_of(response["headers"])
     if decode is None:
         return response, parts, chunks
     decoded, timed = [], []
@@ -88,5 +94,5 @@ def decode_recorded(response: dict[str, Any], parts: list[bytes],
     except Exception as exc:  # a truncated or mislabelled body
         log.debug("autorr: %s body kept as received: %s", encoding, exc)
         return response, parts, chunks
-    response["headers"] = [(k, v) for k, v in response["headers"] if k.lower() not in DROP_ON_DECODE]
+    response["headers"] = decoded_headers(response["headers"])
     return response, decoded, timed

@@ -11,7 +11,7 @@ from typing import Any, Callable
 from urllib.parse import parse_qsl, urlsplit
 
 from .._events import CallRequest, Kind, Status, text_headers
-from ._decode import DROP_ON_DECODE, decoder_for, encoding_of
+from ._decode import decoded_headers, decoder_of
 
 __all__ = ["Pieces", "Tee", "async_sleep", "decide", "enter_live", "exit_live", "make_request",
            "rebuild_exception", "response_meta", "rewrite_parts"]
@@ -65,9 +65,8 @@ def response_meta(status: int, headers: list[tuple[str, str]] | list[tuple[bytes
     decodes them (see `text_response`).
     """
     text = text_headers(headers)
-    encoding = encoding_of(text)
-    if encoding and decoder_for(encoding) is not None:
-        headers = [(k, v) for k, v in text if k.lower() not in DROP_ON_DECODE]
+    if decoder_of(text)[1] is not None:
+        headers = decoded_headers(text)
     return {"status": status, "headers": headers, "http_version": http_version, "reason": reason,
             "streamed": streamed}
 
