@@ -9,6 +9,7 @@ Strict and warn never open a network connection.
 
 from __future__ import annotations
 
+import collections
 import functools
 import logging
 import os
@@ -82,7 +83,8 @@ class Player(_session.Scoped):
         self._fingerprint_version = FINGERPRINT_V2
         self._lock = threading.Lock()
         self._next: dict[tuple[str, str], int] = {}
-        self._stats: dict[str, Any] = {}
+        # (what, category, segment) -> calls: one increment per call; `statistics()` sums.
+        self._tally: collections.Counter[tuple[str, str, str]] = collections.Counter()
         self._mismatches: list[dict[str, Any]] = []
         self._child: Any = None
         self.active = False
@@ -90,7 +92,6 @@ class Player(_session.Scoped):
         self._target: dict[str, Any] | None = None  # replay_from_checkpoint()
         self._calls = 0
         self._live_from_now = False
-        self._reset_stats()
 
     # -- loading --------------------------------------------------------------------
     @property
@@ -173,7 +174,7 @@ class Player(_session.Scoped):
         with self._lock:
             self._next.clear()
             self._mismatches.clear()
-            self._reset_stats()
+            self._tally.clear()
             self._calls = 0
             self._live_from_now = False
         if self.config.checkpoint and self._target is None:
@@ -203,7 +204,7 @@ class Player(_session.Scoped):
     # -- the hot path ---------------------------------------------------------------
     def fingerprint(self, kind: Kind, request: CallRequest) -> str:
         """The request's fingerprint: looked up by its exact bytes when recorded so, else computed."""
-        found = self._exact.get((kind.value, exact_key(request)))
+        found = self._exact.get((kind._value_, exact_key(request)))
         return found if found is not None else request_fingerprint(request, self._fingerprint_version)
 
     def decide(self, kind: Kind, request: CallRequest, *, output: bool = False) -> _session.Decision:
@@ -215,30 +216,29 @@ class Player(_session.Scoped):
         if category is None:  # telemetry
             self._count("ignored", "http")
             return _session.Serve(_empty_answer(""))
-        fingerprint = self.fingerprint(kind, request)
-        key = (kind.value, fingerprint)
+        # `_value_`, not `.value`: the enum property is a Python call on every replayed call.
+        key = (kind._value_, self.fingerprint(kind, request))
         with self._lock:
             occurrence = self._next.get(key, 0)
             self._next[key] = occurrence + 1
-            self._stats["total"] += 1
-            self._calls += 1
-            call_no = self._calls
-        segment = self._segment_of(call_no)
+            self._calls = call_no = self._calls + 1
+        segment = self._segment_of(call_no) if self._checkpoints else "start"
         target = self._target
         if self._live_from_now or (target is not None and call_no > target["seq"]):
-            return self._go_live(kind, fingerprint, request, occurrence, category, "checkpoint", segment)
-        override = self.overrides.get(category, {})
-        if override.get("live_mode"):
-            return self._go_live(kind, fingerprint, request, occurrence, category, "override", segment, override)
+            return self._go_live(kind, key[1], request, occurrence, category, "checkpoint", segment)
+        override = self.overrides.get(category)
+        if override and override.get("live_mode"):
+            return self._go_live(kind, key[1], request, occurrence, category, "override", segment, override)
         for position, (reader, index) in enumerate(self._chain):
-            event_id = index.get(key, {}).get(occurrence)
+            occurrences = index.get(key)
+            event_id = occurrences.get(occurrence) if occurrences else None
             if event_id is not None:
                 self._count("matched", category, segment)
                 # Before a checkpoint being resumed from, the prefix is served at full speed.
                 preserve = self.timing is Timing.PRESERVE and target is None
                 answer = self._answers.get((position, event_id)) or reader.answer(event_id)
                 return _session.Serve(answer, preserve)
-        return self._miss(kind, fingerprint, request, occurrence, category, output)
+        return self._miss(kind, key[1], request, occurrence, category, output)
 
     def _go_live(self, kind: Kind, fingerprint: str, request: CallRequest, occurrence: int, category: str,
                  reason: str, segment: str = "", override: dict[str, Any] | None = None) -> _session.Decision:
@@ -419,17 +419,9 @@ class Player(_session.Scoped):
         return "\n".join(lines)
 
     # -- statistics -----------------------------------------------------------------
-    def _reset_stats(self) -> None:
-        self._stats = {"total": 0, "matched": 0, "mismatched": 0, "live": 0, "ignored": 0, "by_category": {},
-                       "by_segment": {}}
-
     def _count(self, what: str, category: str, segment: str = "") -> None:
         with self._lock:
-            self._stats[what] += 1
-            for table, key in (("by_category", category), ("by_segment", segment)):
-                if key:
-                    per = self._stats[table].setdefault(key, {"matched": 0, "mismatched": 0, "live": 0})
-                    per[what] = per.get(what, 0) + 1
+            self._tally[(what, category, segment)] += 1
 
     def _record_mismatch(self, details: dict[str, Any], category: str) -> None:
         self._count("mismatched", category)
@@ -439,10 +431,15 @@ class Player(_session.Scoped):
 
     def statistics(self) -> dict[str, Any]:
         with self._lock:
-            stats = {k: (dict(v) if isinstance(v, dict) else v) for k, v in self._stats.items()}
-            for table in ("by_category", "by_segment"):
-                stats[table] = {k: dict(v) for k, v in self._stats[table].items()}
-        total = stats["total"]
+            tally, total = dict(self._tally), self._calls
+        stats: dict[str, Any] = {"total": total, "matched": 0, "mismatched": 0, "live": 0, "ignored": 0,
+                                 "by_category": {}, "by_segment": {}}
+        for (what, category, segment), calls in tally.items():
+            stats[what] += calls
+            for table, name in (("by_category", category), ("by_segment", segment)):
+                if name:
+                    per = stats[table].setdefault(name, {"matched": 0, "mismatched": 0, "live": 0})
+                    per[what] = per.get(what, 0) + calls
         stats["mismatch_count"] = stats["mismatched"]
         stats["success_rate"] = (stats["matched"] / total) if total else 1.0
         stats["mode"] = self.mode.value
