@@ -56,6 +56,19 @@ class Manifest:
 
 _CONTENT_TYPE = ("content-type", b"content-type")
 
+# This process's id. `os.getpid()` is a system call (microseconds on a VM, twice per
+# recorded call to notice a fork); kept here instead, set again in a forked child.
+_pid = os.getpid()
+
+
+def _forked() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+if hasattr(os, "register_at_fork"):  # no fork (and no hook) on Windows
+    os.register_at_fork(after_in_child=_forked)
+
 # Which capture switch governs each override category.
 _SWITCH = {"llm_calls": "capture_llm_calls", "http": "capture_tool_calls", "subprocess": "capture_tool_calls",
            "tool_calls": "capture_tool_calls", "files": "capture_file_operations"}
@@ -177,7 +190,7 @@ class Recorder(_session.Scoped):
                                   max_bytes=self._max_bytes)
         except (OSError, sqlite3.Error) as exc:
             raise ConfigError(f"cannot write recording {self.path} (AUTORR_DIR={self.directory}): {exc}") from None
-        self._pid = os.getpid()
+        self._pid = _pid
         self._owner = not join  # the process that created the file compacts it at stop
         self._started_at = time.time()
         self.started_cwd = os.getcwd()
@@ -274,7 +287,7 @@ class Recorder(_session.Scoped):
 
     def _ensure_writer(self) -> Any:
         # After fork() the writer thread is gone and the SQLite handle must not be shared.
-        if self._pid != os.getpid() and self._writer is not None:
+        if self._pid != _pid and self._writer is not None:
             from multiprocessing import util
 
             from .store import Writer
@@ -283,7 +296,7 @@ class Recorder(_session.Scoped):
             _inherited.append(self._writer)
             self._writer = Writer(self.path, redactor=self.redactor, compression=self.config.compression,
                                   enrich=_enrich, synchronous=True, max_bytes=self._max_bytes)
-            self._pid = os.getpid()
+            self._pid = _pid
             self._owner = False
             self._open = {}
             # A forked multiprocessing worker leaves through os._exit(): atexit never runs there.
@@ -304,7 +317,7 @@ class Recorder(_session.Scoped):
         """A handle to record one call through. Without a fingerprint (the usual case) the
         writer thread parses and fingerprints the request and numbers its occurrence:
         the agent's thread never pays for a long history."""
-        if self._pid != os.getpid():
+        if self._pid != _pid:
             self._ensure_writer()
         seq = self._seq = next(self._seqs)  # atomic under the GIL: no lock on the hot path
         handle = self._open[seq] = CallHandle(self, kind, fingerprint, occurrence, seq, request)
@@ -312,7 +325,7 @@ class Recorder(_session.Scoped):
 
     def _finish(self, handle: CallHandle, status: Status, error: BaseException | None) -> None:
         self._open.pop(handle.seq, None)
-        writer = self._ensure_writer()
+        writer = self._writer if self._pid == _pid else self._ensure_writer()
         if writer is None:
             return
         # The Event is built on the writer thread (see Finished): here only what must be
@@ -331,7 +344,7 @@ class Recorder(_session.Scoped):
             kind=handle.kind.value, fingerprint=handle.fingerprint, occurrence=handle.occurrence, seq=handle.seq,
             started_at=handle.started_at, duration_us=duration_us, status=status.value, request=handle.request,
             response=response, body=body, chunks=chunks if self._keeps_chunks(response) else None,
-            error=error, meta=dict(handle.meta), labels=self.labels, pid=os.getpid(),
+            error=error, meta=dict(handle.meta), labels=self.labels, pid=_pid,
         )
 
     def _keeps_chunks(self, response: dict[str, Any] | None) -> bool:
@@ -417,7 +430,7 @@ def _register_exit(recorder: Recorder) -> None:
 
 def _stop_all() -> None:
     for recorder in list(_live):
-        if recorder.active and recorder._pid == os.getpid():
+        if recorder.active and recorder._pid == _pid:
             try:
                 recorder.stop()
             except Exception as exc:  # pragma: no cover - never fail the host's exit
