@@ -20,6 +20,8 @@ from ._http import Pieces, Tee, decide, enter_live, exit_live, rebuild_exception
 
 __all__ = ["PATCHES"]
 
+_ERROR = Status.ERROR.value  # an enum's `.value` is a Python property call
+
 
 class _Parts:
     """The parts of an httpx request that recording reads on the writer thread (replay
@@ -31,8 +33,7 @@ class _Parts:
 
     @staticmethod
     def query(request: Any) -> list[tuple[str, str]]:
-        url = request.url
-        return list(url.params.multi_items()) if url.query else []
+        return _endpoint(request.url)[2]
 
     @staticmethod
     def headers(request: Any) -> list[tuple[bytes, bytes]]:
@@ -43,21 +44,39 @@ class _Parts:
         return request.headers.get("content-type", "")
 
 
+# Parsed URL -> (host, path, query): httpx's `host`, `path` (an unquote) and `params`
+# are Python code, and an agent sends its requests to a handful of URLs.
+_ENDPOINTS: dict[Any, tuple[str, str, list[tuple[str, str]]]] = {}
+_ENDPOINTS_MAX = 4096
+
+
+def _endpoint(url: Any) -> tuple[str, str, list[tuple[str, str]]]:
+    """(host, path, query pairs) of an httpx URL. The query list is shared: read only."""
+    reference = getattr(url, "_uri_reference", None)  # httpx's parse of the URL: a hashable NamedTuple
+    found = _ENDPOINTS.get(reference) if reference is not None else None
+    if found is None:
+        found = (url.host, url.path, list(url.params.multi_items()) if url.query else [])
+        if reference is not None and len(_ENDPOINTS) < _ENDPOINTS_MAX:
+            _ENDPOINTS[reference] = found
+    return found
+
+
 def _call_request(request: Any) -> CallRequest:
-    url = request.url
-    return CallRequest(
-        method=request.method, url=None, host=url.host, path=url.path, query=None, headers=None,
-        body=request.content, content_type=None, source=request, parts=_Parts,
-    )
+    host, path, _ = _endpoint(request.url)
+    return CallRequest(request.method, None, host, path, None, None, request.content, content_type=None,
+                       source=request, parts=_Parts)
 
 
-def _bind(args: tuple, kwargs: dict) -> tuple[Any, bool, dict]:
-    """(request, caller's stream flag, kwargs for the real send with stream=True)."""
-    request = args[0] if args else kwargs["request"]
-    rest = dict(kwargs)
+def _bind(args: tuple, kwargs: dict) -> tuple[Any, bool]:
+    """(request, the caller's stream flag)."""
+    return (args[0] if args else kwargs["request"]), bool(kwargs.get("stream", False))
+
+
+def _live_kwargs(kwargs: dict) -> dict:
+    """Keyword arguments for the real send, which always streams (the tee reads on)."""
+    rest = dict(kwargs, stream=True)
     rest.pop("request", None)
-    stream = bool(rest.pop("stream", False))
-    return request, stream, rest
+    return rest
 
 
 def _decide(session: Any, request: Any) -> Any:
@@ -139,38 +158,71 @@ def _headers_fast(lib: Any) -> bool:
     return getattr(lib.Headers(), "_list", None) == []
 
 
-def _headers(lib: Any, pairs: list[tuple[str, str]]) -> Any:
-    """Recorded header pairs as the library's Headers, built in one pass: its own
-    constructor normalises every pair through three functions (a third of a replayed
-    call's own time). Recorded values were decoded as latin-1: encoded back the same."""
-    if not _headers_fast(lib):
-        return pairs
-    headers = lib.Headers()
-    headers._list = [(k.encode("latin-1"), k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in pairs]
-    return headers
+def _wire(text: str) -> bytes:
+    # Recorded header text was decoded as latin-1; text written some other way (by hand,
+    # by a library that decodes UTF-8) may hold more.
+    try:
+        return text.encode("latin-1")
+    except UnicodeEncodeError:
+        return text.encode("utf-8")
 
 
-def _replay_response(lib: Any, request: Any, decision: Serve, is_async: bool) -> Any:
+def _headers(lib: Any, pairs: list[tuple[str, str]]) -> tuple[Any, bool]:
+    """Recorded header pairs as the library's Headers, and whether they set a cookie.
+
+    Encoded with a few C calls over all pairs at once: httpx's own constructor
+    normalises every pair through three Python functions (a third of a replayed call's
+    own time once), and even a comprehension over the pairs shows. A header off the
+    wire holds no newline, so names and values are joined with one.
+    """
+    if not pairs:
+        return lib.Headers(), False
+    names, values = zip(*pairs)
+    try:
+        joined = "\n".join(names).encode("latin-1")
+        keys, lower = joined.split(b"\n"), joined.lower().split(b"\n")
+        encoded = "\n".join(values).encode("latin-1").split(b"\n")
+        whole = len(keys) == len(encoded) == len(pairs)
+    except UnicodeEncodeError:
+        whole = False
+    if not whole:  # text that never came off the wire: one pair at a time
+        keys, encoded = [_wire(name) for name in names], [_wire(value) for value in values]
+        lower = [key.lower() for key in keys]
+    if _headers_fast(lib):
+        headers = lib.Headers()
+        headers._list = list(zip(keys, lower, encoded))
+    else:
+        headers = lib.Headers(list(zip(keys, encoded)))
+    return headers, b"set-cookie" in lower
+
+
+@functools.lru_cache(maxsize=64)
+def _extensions(http_version: Any, reason: Any) -> dict[str, bytes]:
+    # One per (version, reason) pair a recording holds; each Response gets a copy.
+    return {"http_version": str(http_version).encode(), "reason_phrase": str(reason).encode()}
+
+
+def _replay_response(lib: Any, request: Any, decision: Serve, is_async: bool) -> tuple[Any, bool]:
+    """The replayed Response, and whether it sets a cookie."""
     event = decision.event
-    if event.status == Status.ERROR.value and event.response is None:
+    if event.status == _ERROR and event.response is None:
         raise rebuild_exception(event.error or {}, request=request)
     meta = event.response or {}
     _, _, replay_sync, replay_async = _stream_classes(lib)
-    pieces = Pieces(event, decision.timing_preserve)
+    headers, cookies = _headers(lib, meta.get("headers") or [])
     response = lib.Response(
-        meta.get("status", 200), headers=_headers(lib, meta.get("headers") or []),
-        stream=(replay_async if is_async else replay_sync)(pieces), request=request,
-        extensions={"http_version": str(meta.get("http_version", "HTTP/1.1")).encode(),
-                    "reason_phrase": str(meta.get("reason", "")).encode()},
+        meta.get("status", 200), headers=headers,
+        stream=(replay_async if is_async else replay_sync)(Pieces(event, decision.timing_preserve)),
+        request=request, extensions=dict(_extensions(meta.get("http_version", "HTTP/1.1"), meta.get("reason", ""))),
     )
     response.elapsed = datetime.timedelta(microseconds=event.duration_us)
-    return response
+    return response, cookies
 
 
-def _replay_hooks(client: Any, response: Any, meta: dict[str, Any]) -> list[Any]:
+def _replay_hooks(client: Any, response: Any, cookies: bool) -> list[Any]:
     """What the client would have done with a real response: keep its cookies, run its hooks."""
     try:
-        if any(k.lower() == "set-cookie" for k, _ in meta.get("headers") or ()):
+        if cookies:
             client.cookies.extract_cookies(response)
         return list(client.event_hooks.get("response", ()))
     except Exception:  # a client without these (a subclass): nothing to run
@@ -191,19 +243,19 @@ def sync_send(lib: Any):
         session = active()
         if session is None:
             return wrapped(*args, **kwargs)
-        request, stream, rest = _bind(args, kwargs)
+        request, stream = _bind(args, kwargs)
         request.read()  # a generator body must be read before we can fingerprint it
         decision = _decide(session, request)
         if decision is None:
             return wrapped(*args, **kwargs)
         if isinstance(decision, Serve):
-            response = _replay_response(lib, request, decision, is_async=False)
-            for hook in _replay_hooks(instance, response, decision.event.response or {}):
+            response, cookies = _replay_response(lib, request, decision, is_async=False)
+            for hook in _replay_hooks(instance, response, cookies):
                 hook(response)
         else:
             token = enter_live()
             try:
-                response = wrapped(_rewritten(lib, request, decision.rewrite), stream=True, **rest)
+                response = wrapped(_rewritten(lib, request, decision.rewrite), **_live_kwargs(kwargs))
             except BaseException as exc:
                 decision.handle.finish(Status.ERROR, exc)
                 raise
@@ -226,19 +278,19 @@ def async_send(lib: Any):
         session = active()
         if session is None:
             return await wrapped(*args, **kwargs)
-        request, stream, rest = _bind(args, kwargs)
+        request, stream = _bind(args, kwargs)
         await request.aread()
         decision = _decide(session, request)
         if decision is None:
             return await wrapped(*args, **kwargs)
         if isinstance(decision, Serve):
-            response = _replay_response(lib, request, decision, is_async=True)
-            for hook in _replay_hooks(instance, response, decision.event.response or {}):
+            response, cookies = _replay_response(lib, request, decision, is_async=True)
+            for hook in _replay_hooks(instance, response, cookies):
                 await hook(response)
         else:
             token = enter_live()
             try:
-                response = await wrapped(_rewritten(lib, request, decision.rewrite), stream=True, **rest)
+                response = await wrapped(_rewritten(lib, request, decision.rewrite), **_live_kwargs(kwargs))
             except BaseException as exc:
                 decision.handle.finish(Status.ERROR, exc)
                 raise
