@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import dataclasses
+import functools
 import itertools
 import logging
 import os
@@ -14,14 +15,14 @@ import time
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import orjson
 
 from . import _alerts, _session
 from ._config import Config, load_config
 from ._errors import ConfigError, NotActive
-from ._events import CallRequest, Event, Kind, Status
+from ._events import CallRequest, Event, Kind, Status, find_header
 from ._redact import Redactor
 from .replay._engine import endpoint_category
 
@@ -54,7 +55,7 @@ class Manifest:
         return dict(self.__dict__)
 
 
-_CONTENT_TYPE = ("content-type", b"content-type")
+_HTTP = Kind.HTTP.value  # looked up once: an enum's `.value` is a Python property call
 
 # This process's id. `os.getpid()` is a system call (microseconds on a VM, twice per
 # recorded call to notice a fork); kept here instead, set again in a forked child.
@@ -336,13 +337,11 @@ class Recorder(_session.Scoped):
     def _event(self, handle: CallHandle, duration_us: int, status: Status, error: dict[str, Any] | None) -> Event:
         response, parts, chunks = handle.response, handle.parts, handle.chunks
         if response is not None and response.get("decode"):
-            from .integrations._decode import decode_recorded
-
-            response, parts, chunks = decode_recorded(response, parts, chunks)
+            response, parts, chunks = _decode_recorded()(response, parts, chunks)
         body = b"".join(parts) if parts or response is not None else None
-        return Event(
-            kind=handle.kind.value, fingerprint=handle.fingerprint, occurrence=handle.occurrence, seq=handle.seq,
-            started_at=handle.started_at, duration_us=duration_us, status=status.value, request=handle.request,
+        return Event(  # `_value_`: an enum's `.value` is a Python property call
+            kind=handle.kind._value_, fingerprint=handle.fingerprint, occurrence=handle.occurrence, seq=handle.seq,
+            started_at=handle.started_at, duration_us=duration_us, status=status._value_, request=handle.request,
             response=response, body=body, chunks=chunks if self._keeps_chunks(response) else None,
             error=error, meta=dict(handle.meta), labels=self.labels, pid=_pid,
         )
@@ -353,10 +352,12 @@ class Recorder(_session.Scoped):
             return False
         if response.get("streamed"):
             return True
-        for name, value in response.get("headers") or ():  # raw (bytes) pairs from httpx
-            if name.lower() in _CONTENT_TYPE:
-                return (b"event-stream" if isinstance(value, bytes) else "event-stream") in value
-        return False
+        headers = response.get("headers")
+        if not headers:
+            return False
+        raw = isinstance(headers[0][0], bytes)  # raw (bytes) pairs from httpx
+        value = find_header(headers, b"content-type" if raw else "content-type")
+        return value is not None and (b"event-stream" if raw else "event-stream") in value
 
     def checkpoint(self, name: str, state: Any = None) -> None:
         from .store import Checkpoint
@@ -387,6 +388,15 @@ def _store_manifest(path: Path, manifest: Manifest) -> None:
         log.warning("autorr: could not store the manifest of %s: %s", path, exc)
 
 
+@functools.lru_cache(maxsize=None)
+def _decode_recorded() -> Callable[..., Any]:
+    # Imported on the writer thread at the first body to decode, then looked up once
+    # (an import statement costs a lookup of its own in every call).
+    from .integrations._decode import decode_recorded
+
+    return decode_recorded
+
+
 def _warm() -> None:
     from ._llm import price_table
 
@@ -401,7 +411,7 @@ def _enrich(event: Event) -> None:
     model = body.get("model") if isinstance(body, dict) else None
     if isinstance(model, str):
         event.meta.setdefault("model", model)
-    if event.kind == Kind.HTTP.value:
+    if event.kind == _HTTP:
         from ._llm import describe_llm_call
 
         view = {"host": request.host, "path": request.path, "json": body}

@@ -13,7 +13,7 @@ import logging
 import zlib
 from typing import Any, Callable
 
-from .._events import text_headers
+from .._events import find_header, text_headers
 
 __all__ = ["Decoder", "decode_recorded", "decoded_headers", "decoder_for", "decoder_of"]
 
@@ -65,7 +65,7 @@ def decoder_for(content_encoding: str) -> Decoder | None:
 
 def decoder_of(headers: list[tuple[str, str]]) -> tuple[str, Decoder | None]:
     """The body's Content-Encoding, and a streaming decoder for it (None: identity or unknown)."""
-    encoding = next((v for k, v in headers if k.lower() == "content-encoding"), "")
+    encoding = find_header(headers, "content-encoding") or ""
     return encoding, decoder_for(encoding) if encoding else None
 
 

@@ -13,7 +13,7 @@ import datetime
 import functools
 from typing import Any
 
-from .._events import CallRequest, Status
+from .._events import CallRequest, Status, find_header
 from .._patching import Patch
 from .._session import Serve, active
 from ._http import Pieces, Tee, decide, enter_live, exit_live, rebuild_exception, response_meta, rewrite_parts
@@ -37,11 +37,24 @@ class _Parts:
 
     @staticmethod
     def headers(request: Any) -> list[tuple[bytes, bytes]]:
-        return request.headers.raw
+        return _raw(request.headers)
 
     @staticmethod
     def content_type(request: Any) -> str:
-        return request.headers.get("content-type", "")
+        value = find_header(_raw(request.headers), b"content-type")
+        return "" if value is None else value.decode("latin-1")
+
+
+def _raw(headers: Any) -> list[tuple[bytes, bytes]]:
+    """``headers.raw`` (bytes pairs as received or sent) without its loop over the pairs
+    in Python: httpx keeps (raw name, lower name, value) triples, transposed here in C."""
+    triples = getattr(headers, "_list", None)
+    if not isinstance(triples, list) or (triples and len(triples[0]) != 3):
+        return headers.raw
+    if not triples:
+        return []
+    names, _, values = zip(*triples)
+    return list(zip(names, values))
 
 
 # Parsed URL -> (host, path, query): httpx's `host`, `path` (an unquote) and `params`
@@ -144,7 +157,7 @@ def _attach_tee(lib: Any, response: Any, handle: Any, streamed: bool, is_async: 
         return
     # Headers, version and reason as the library holds them (bytes), and the body as
     # received: the writer thread decodes them all (`decode_recorded`).
-    handle.set_response({"status": response.status_code, "headers": response.headers.raw,
+    handle.set_response({"status": response.status_code, "headers": _raw(response.headers),
                          "http_version": ext.get("http_version", b"HTTP/1.1"),
                          "reason": ext.get("reason_phrase", b""), "streamed": streamed, "decode": True})
     tee_sync, tee_async, _, _ = _stream_classes(lib)
