@@ -15,7 +15,7 @@ import orjson
 import xxhash
 
 __all__ = ["DICT_KEY", "LIST", "REF", "ZSTD", "ZSTD_DICT", "ZSTD_DICT_BARE", "BlobSink", "Dictionary", "decode_blob",
-           "join_json", "split_json", "zstd_bare_compressor", "zstd_compress", "zstd_dict_compressor"]
+           "headers_ref", "join_json", "split_json", "zstd_bare_compressor", "zstd_compress", "zstd_dict_compressor"]
 
 REF = "$ref"
 LIST = "$list"  # a chain of list nodes, see `_chain`
@@ -234,6 +234,37 @@ def split_json(value: Any, sink: BlobSink, grown: Any = None) -> Any:
     if isinstance(value, list) and value:
         return {LIST: _chain(value, sink)}
     return value
+
+
+def headers_ref(headers: list[tuple[str, str]], sink: BlobSink,
+                mask: Callable[[tuple[tuple[str, str], ...]], Any]) -> Any:
+    """A request's headers as stored: a client sends the same ones with every call, so
+    they are masked (``mask`` also learns the credentials, for `scrub` to remove
+    wherever else they appear) and stored once, as a blob. Content-Length is left out:
+    the body says it, and it changes with every body."""
+    key = ("headers", _without_content_length(headers))
+    ref = sink.chains.get(key)
+    if ref is None:
+        masked = orjson.dumps(mask(key[1]))
+        ref = sink.chains[key] = {REF: sink.put(masked)} if len(masked) >= SPLIT_MIN else orjson.loads(masked)
+    return ref
+
+
+def _without_content_length(headers: list[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+    # The names lower-cased in one piece: a generator over thirty pairs cost more than
+    # the rest of the lookup. (A name holding a newline, or two Content-Lengths, take
+    # the generator.)
+    if not headers:
+        return ()
+    lower = "\n".join(next(zip(*headers))).lower().split("\n")
+    found = lower.count("content-length")
+    if found == 0:
+        return tuple(map(tuple, headers))
+    if found == 1 and len(lower) == len(headers):
+        kept = list(headers)
+        del kept[lower.index("content-length")]
+        return tuple(map(tuple, kept))
+    return tuple((k, v) for k, v in headers if k.lower() != "content-length")
 
 
 def _is(value: Any, marker: str) -> bool:
