@@ -111,3 +111,42 @@ def test_stream_metadata_comes_from_the_events_that_carry_it():
     meta = describe_llm_call(claude, {"status": 200}, _sse(*events), [(1, 10)], 100)
     assert meta["tool_calls"] == ["search"] and (meta["input_tokens"], meta["output_tokens"]) == (5, 3)
     assert meta["model_served"] == "claude-3-5-haiku-20241022"
+
+
+def test_only_the_events_that_can_add_metadata_are_parsed_and_all_of_those_are():
+    """`_sse_payloads` searches every data field at once: it must yield what a loop
+    over the events, parsing those with usage, a tool call or the last model, yields."""
+    import random
+    import re
+
+    import orjson
+
+    from autorr._llm import _sse_payloads
+
+    usage = re.compile(rb'"usage"\s*:\s*\{')
+
+    def one_by_one(body: bytes) -> list:
+        datas = [line[5:].strip() for line in body.splitlines() if line.startswith(b"data:")]
+        last_model = max((i for i, d in enumerate(datas) if b'"model"' in d), default=-1)
+        out = []
+        for i, data in enumerate(datas):
+            if data and data != b"[DONE]" and (i == last_model or usage.search(data) or b"tool" in data
+                                               or b"function_call" in data):
+                try:
+                    value = orjson.loads(data)
+                except orjson.JSONDecodeError:
+                    continue
+                if isinstance(value, dict):
+                    out.append(value)
+        return out
+
+    rng = random.Random(7)
+    fragments = [b'{"model": "m1"}', b'{"usage": {"a": 1}}', b'{"usage": null}', b'{"x": "tool"}', b"",
+                 b'{"function_call": 1}', b'{"t": "text"}', b"[DONE]", b'{"usage"', b": {", b'"tool"', b"x",
+                 b'{"model":"m2","usage" :\t{"b":2}}', b'{"v": "\\n"}']
+    for _ in range(5000):
+        body = b"".join(rng.choice([b"data:", b"data: ", b"event: e\n", b": c\n"])
+                        + b"".join(rng.choice(fragments) for _ in range(rng.randint(0, 2)))
+                        + rng.choice([b"\n", b"\n\n", b"\r\n", b"\r", b" \n", b"\t\n"])
+                        for _ in range(rng.randint(0, 8)))
+        assert list(_sse_payloads(body)) == one_by_one(body), body
