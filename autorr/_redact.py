@@ -12,6 +12,7 @@ include headers or credential query parameters.
 from __future__ import annotations
 
 import functools
+import operator
 import os
 import re
 import threading
@@ -23,6 +24,7 @@ __all__ = ["MASK", "Redactor", "is_secret_header"]
 
 MASK = "[REDACTED]"
 _MASK_B = MASK.encode()
+_first = operator.itemgetter(0)  # a match's literal index
 
 # Whole words, not substrings: "anthropic-ratelimit-tokens-reset" is no secret, "x-custom-token" is.
 _SECRET_HEADER = re.compile(
@@ -30,6 +32,8 @@ _SECRET_HEADER = re.compile(
     r"|(?:^|[-_])(?:token|key)$",
     re.I,
 )
+# The same over names joined by newlines (one search for a whole header list).
+_SECRET_HEADER_LINES = re.compile(_SECRET_HEADER.pattern, re.I | re.M)
 _SECRET_ENV = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH", re.I)
 _MIN_SECRET_LEN = 8
 
@@ -101,8 +105,8 @@ class _Anchors:
     def found(self, lowered: bytes) -> set[int]:
         if self._search is None:
             return set()
-        owner = self._owner
-        return {owner[i] for i, _, _ in self._search(lowered, overlapping=True)}
+        # Mapped in C: a body can hold an anchor many times (every usage record has `_token`).
+        return set(map(self._owner.__getitem__, set(map(_first, self._search(lowered, overlapping=True)))))
 
 
 def _has_any(data: bytes, literals: tuple[bytes, ...]) -> bool:
@@ -186,6 +190,10 @@ class Redactor:
 
     def headers(self, headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
         """Mask credential headers (and remember their values for `scrub`)."""
+        headers = list(headers)
+        # Most header lists (every response's) hold no credential: one search says so.
+        if not headers or not _SECRET_HEADER_LINES.search("\n".join(next(zip(*headers)))):
+            return headers
         out, learned = [], []
         for name, value in headers:
             if is_secret_header(name):
@@ -204,16 +212,16 @@ class Redactor:
         # the patterns that can still match after it.
         known, (anchors, ids) = self._known_re, self._anchors
         lowered = data.lower()
-        found = {ids[i] for i in anchors.found(lowered)}
+        found = set(map(ids.__getitem__, anchors.found(lowered)))
         if self._loose:
             found.update(i for i in self._loose if _has_any(lowered, self._patterns[i][1]))
         if not found:
             return data
         if known is not None and self._KNOWN in found:
             data = known.sub(_MASK_B, data)
-        for i, (pattern, _) in enumerate(self._patterns):
-            if i in found:
-                data = pattern.sub(_MASK_B, data)
+        for i in sorted(found):  # the patterns found, in their order (groups are negative)
+            if i >= 0:
+                data = self._patterns[i][0].sub(_MASK_B, data)
         if self._JSON in found or (self._TEXT in found and _ASSIGNED.search(data)):
             data = _NAMED.sub(_mask_named, data)
         return data

@@ -130,3 +130,15 @@ def test_overlapping_anchors_each_count():
     assert r.scrub(b'{"my_api_key": "abcdefgh"}') == f'{{"my_api_key": "{MASK}"}}'.encode()
     assert r.scrub(b"4111 1111 1111 1111") == b"4111 1111 1111 1111"
     assert Redactor(RedactionLevel.STRICT, environ={}).scrub(b"card 4111 1111 1111 1111") == f"card {MASK}".encode()
+
+
+def test_header_lists_without_credentials_pass_whole_and_others_pair_by_pair():
+    import random
+
+    names = ["Authorization", "content-type", "X-Api-Key", "x-request-id", "cookie", "x-ratelimit-tokens",
+             "x-service-key", "token", "a\ntoken", "Date"]
+    rng = random.Random(11)
+    for _ in range(2000):
+        headers = [(rng.choice(names), f"value-{rng.randint(10000000, 99999999)}") for _ in range(rng.randint(0, 6))]
+        want = [(k, MASK if is_secret_header(k) else v) for k, v in headers]
+        assert Redactor(environ={}).headers(headers) == want, headers
