@@ -108,38 +108,15 @@ class CallRequest:
 
 
 def text_headers(headers: Any) -> list[tuple[str, str]]:
-    """Header pairs as text; raw (bytes) pairs, as an HTTP library holds them, decoded.
-
-    Names and values are decoded all at once, joined by a newline (which no header off
-    the wire holds): a loop over the pairs is most of the cost with thirty headers.
-    """
+    """Header pairs as text; raw (bytes) pairs, as an HTTP library holds them, decoded."""
     if headers and isinstance(headers[0][0], bytes):
-        names, values = zip(*headers)
-        text_names = b"\n".join(names).decode("latin-1").split("\n")
-        text_values = b"\n".join(values).decode("latin-1").split("\n")
-        if len(text_names) == len(text_values) == len(headers):
-            return list(zip(text_names, text_values))
         return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers]
     return list(headers or ())
 
 
 def find_header(headers: Any, name: Any) -> Any:
-    """The first value of header ``name`` (lower case; bytes for raw pairs), or None.
-
-    The names are lower-cased and searched in one piece, joined by a newline (which no
-    header off the wire holds): a generator over the pairs costs several times more.
-    """
-    if not headers:
-        return None
-    names = next(zip(*headers))
-    joiner = b"\n" if isinstance(names[0], bytes) else "\n"
-    lower = joiner.join(names).lower().split(joiner)
-    if len(lower) != len(headers):  # a name holding a newline (not off the wire)
-        return next((v for k, v in headers if k.lower() == name), None)
-    try:
-        return headers[lower.index(name)][1]
-    except ValueError:
-        return None
+    """The first value of header ``name`` (lower case; bytes for raw pairs), or None."""
+    return next((v for k, v in headers or () if k.lower() == name), None)
 
 
 def text_response(response: dict[str, Any]) -> dict[str, Any]:

@@ -62,39 +62,16 @@ def cost_of(model: str | None, input_tokens: int | None, output_tokens: int | No
 
 # An SSE event can only add metadata when it holds usage (OpenAI puts "usage": null on
 # every chunk when asked for usage: not that) or a tool call; most of a stream is text
-# deltas, not worth parsing. The last event naming a model is parsed too. Both are
-# found by searching all the data fields at once, in C: a loop over the events in
-# Python was most of this module's time.
-_WORTH = re.compile(rb'"usage"[^\S\n]*:[^\S\n]*\{|tool|function_call')
-# An SSE body's data fields, stripped; lines that may end in a bare CR take `splitlines`.
-_DATA = re.compile(rb"^data:[ \t\f\v]*(.*?)[ \t\f\v]*$", re.M)
-
-
-def _data_fields(body: bytes) -> list[bytes]:
-    if body.find(b"\r") != -1:
-        return [line[5:].strip() for line in body.splitlines() if line.startswith(b"data:")]
-    return _DATA.findall(body)
-
-
-def _worth_parsing(datas: list[bytes]) -> list[int]:
-    """The indexes, in order, of the data fields that may add metadata."""
-    joined = b"\n".join(datas)  # a data field holds no newline
-    wanted, line, at = set(), 0, 0
-    for match in _WORTH.finditer(joined):
-        line += joined.count(b"\n", at, match.start())
-        at = match.start()
-        wanted.add(line)
-    last_model = joined.rfind(b'"model"')
-    if last_model != -1:
-        wanted.add(joined.count(b"\n", 0, last_model))
-    return sorted(wanted)
+# deltas, not worth parsing. The last event naming a model is parsed too.
+_USAGE = re.compile(rb'"usage"\s*:\s*\{')
 
 
 def _sse_payloads(body: bytes) -> Iterator[dict[str, Any]]:
-    datas = _data_fields(body)
-    for i in _worth_parsing(datas):
-        data = datas[i]
-        if not data or data == b"[DONE]":
+    datas = [line[5:].strip() for line in body.splitlines() if line.startswith(b"data:")]
+    last_model = next((i for i in range(len(datas) - 1, -1, -1) if datas[i].find(b'"model"') != -1), -1)
+    for i, data in enumerate(datas):
+        if not data or data == b"[DONE]" or (i != last_model and not _USAGE.search(data)
+                                             and data.find(b"tool") == -1 and data.find(b"function_call") == -1):
             continue
         try:
             value = orjson.loads(data)

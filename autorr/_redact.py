@@ -12,7 +12,6 @@ include headers or credential query parameters.
 from __future__ import annotations
 
 import functools
-import operator
 import os
 import re
 import threading
@@ -24,7 +23,6 @@ __all__ = ["MASK", "Redactor", "is_secret_header"]
 
 MASK = "[REDACTED]"
 _MASK_B = MASK.encode()
-_first = operator.itemgetter(0)  # a match's literal index
 
 # Whole words, not substrings: "anthropic-ratelimit-tokens-reset" is no secret, "x-custom-token" is.
 _SECRET_HEADER = re.compile(
@@ -32,8 +30,6 @@ _SECRET_HEADER = re.compile(
     r"|(?:^|[-_])(?:token|key)$",
     re.I,
 )
-# The same over names joined by newlines (one search for a whole header list).
-_SECRET_HEADER_LINES = re.compile(_SECRET_HEADER.pattern, re.I | re.M)
 _SECRET_ENV = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH", re.I)
 _MIN_SECRET_LEN = 8
 
@@ -105,8 +101,8 @@ class _Anchors:
     def found(self, lowered: bytes) -> set[int]:
         if self._search is None:
             return set()
-        # Mapped in C: a body can hold an anchor many times (every usage record has `_token`).
-        return set(map(self._owner.__getitem__, set(map(_first, self._search(lowered, overlapping=True)))))
+        owner = self._owner
+        return {owner[i] for i, _, _ in self._search(lowered, overlapping=True)}
 
 
 def _has_any(data: bytes, literals: tuple[bytes, ...]) -> bool:
@@ -190,10 +186,6 @@ class Redactor:
 
     def headers(self, headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
         """Mask credential headers (and remember their values for `scrub`)."""
-        headers = list(headers)
-        # Most header lists (every response's) hold no credential: one search says so.
-        if not headers or not _SECRET_HEADER_LINES.search("\n".join(next(zip(*headers)))):
-            return headers
         out, learned = [], []
         for name, value in headers:
             if is_secret_header(name):
@@ -212,7 +204,7 @@ class Redactor:
         # the patterns that can still match after it.
         known, (anchors, ids) = self._known_re, self._anchors
         lowered = data.lower()
-        found = set(map(ids.__getitem__, anchors.found(lowered)))
+        found = {ids[i] for i in anchors.found(lowered)}
         if self._loose:
             found.update(i for i in self._loose if _has_any(lowered, self._patterns[i][1]))
         if not found:

@@ -1,5 +1,4 @@
-"""Header helpers shared by the integrations and the writer: one C-level pass over a
-header list must give what a loop over its pairs gives."""
+"""Header helpers shared by the integrations and the writer."""
 
 from __future__ import annotations
 

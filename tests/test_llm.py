@@ -114,8 +114,8 @@ def test_stream_metadata_comes_from_the_events_that_carry_it():
 
 
 def test_only_the_events_that_can_add_metadata_are_parsed_and_all_of_those_are():
-    """`_sse_payloads` searches every data field at once: it must yield what a loop
-    over the events, parsing those with usage, a tool call or the last model, yields."""
+    """`_sse_payloads` parses the events with usage, a tool call or the last model named,
+    and skips the rest (text deltas) without parsing them."""
     import random
     import re
 

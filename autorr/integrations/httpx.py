@@ -13,7 +13,7 @@ import datetime
 import functools
 from typing import Any
 
-from .._events import CallRequest, Status, find_header
+from .._events import CallRequest, Status
 from .._patching import Patch
 from .._session import Serve, active
 from ._http import Pieces, Tee, decide, enter_live, exit_live, rebuild_exception, response_meta, rewrite_parts
@@ -37,24 +37,11 @@ class _Parts:
 
     @staticmethod
     def headers(request: Any) -> list[tuple[bytes, bytes]]:
-        return _raw(request.headers)
+        return request.headers.raw
 
     @staticmethod
     def content_type(request: Any) -> str:
-        value = find_header(_raw(request.headers), b"content-type")
-        return "" if value is None else value.decode("latin-1")
-
-
-def _raw(headers: Any) -> list[tuple[bytes, bytes]]:
-    """``headers.raw`` (bytes pairs as received or sent) without its loop over the pairs
-    in Python: httpx keeps (raw name, lower name, value) triples, transposed here in C."""
-    triples = getattr(headers, "_list", None)
-    if not isinstance(triples, list) or (triples and len(triples[0]) != 3):
-        return headers.raw
-    if not triples:
-        return []
-    names, _, values = zip(*triples)
-    return list(zip(names, values))
+        return request.headers.get("content-type", "")
 
 
 # Parsed URL -> (host, path, query): httpx's `host`, `path` (an unquote) and `params`
@@ -157,7 +144,7 @@ def _attach_tee(lib: Any, response: Any, handle: Any, streamed: bool, is_async: 
         return
     # Headers, version and reason as the library holds them (bytes), and the body as
     # received: the writer thread decodes them all (`decode_recorded`).
-    handle.set_response({"status": response.status_code, "headers": _raw(response.headers),
+    handle.set_response({"status": response.status_code, "headers": response.headers.raw,
                          "http_version": ext.get("http_version", b"HTTP/1.1"),
                          "reason": ext.get("reason_phrase", b""), "streamed": streamed, "decode": True})
     tee_sync, tee_async, _, _ = _stream_classes(lib)
@@ -183,30 +170,20 @@ def _wire(text: str) -> bytes:
 def _headers(lib: Any, pairs: list[tuple[str, str]]) -> tuple[Any, bool]:
     """Recorded header pairs as the library's Headers, and whether they set a cookie.
 
-    Encoded with a few C calls over all pairs at once: httpx's own constructor
-    normalises every pair through three Python functions (a third of a replayed call's
-    own time once), and even a comprehension over the pairs shows. A header off the
-    wire holds no newline, so names and values are joined with one.
+    Built in one pass: httpx's own constructor normalises every pair through three
+    functions (a third of a replayed call's own time once). Recorded values were
+    decoded as latin-1: encoded back the same.
     """
-    if not pairs:
-        return lib.Headers(), False
-    names, values = zip(*pairs)
     try:
-        joined = "\n".join(names).encode("latin-1")
-        keys, lower = joined.split(b"\n"), joined.lower().split(b"\n")
-        encoded = "\n".join(values).encode("latin-1").split(b"\n")
-        whole = len(keys) == len(encoded) == len(pairs)
-    except UnicodeEncodeError:
-        whole = False
-    if not whole:  # text that never came off the wire: one pair at a time
-        keys, encoded = [_wire(name) for name in names], [_wire(value) for value in values]
-        lower = [key.lower() for key in keys]
-    if _headers_fast(lib):
-        headers = lib.Headers()
-        headers._list = list(zip(keys, lower, encoded))
-    else:
-        headers = lib.Headers(list(zip(keys, encoded)))
-    return headers, b"set-cookie" in lower
+        triples = [(k.encode("latin-1"), k.encode("latin-1").lower(), v.encode("latin-1")) for k, v in pairs]
+    except UnicodeEncodeError:  # text no wire carried
+        triples = [(_wire(k), _wire(k).lower(), _wire(v)) for k, v in pairs]
+    cookies = any(lower == b"set-cookie" for _, lower, _ in triples)
+    if not _headers_fast(lib):
+        return lib.Headers([(k, v) for k, _, v in triples]), cookies
+    headers = lib.Headers()
+    headers._list = triples
+    return headers, cookies
 
 
 @functools.lru_cache(maxsize=64)

@@ -242,29 +242,12 @@ def headers_ref(headers: list[tuple[str, str]], sink: BlobSink,
     they are masked (``mask`` also learns the credentials, for `scrub` to remove
     wherever else they appear) and stored once, as a blob. Content-Length is left out:
     the body says it, and it changes with every body."""
-    key = ("headers", _without_content_length(headers))
+    key = ("headers", tuple((k, v) for k, v in headers if k.lower() != "content-length"))
     ref = sink.chains.get(key)
     if ref is None:
         masked = orjson.dumps(mask(key[1]))
         ref = sink.chains[key] = {REF: sink.put(masked)} if len(masked) >= SPLIT_MIN else orjson.loads(masked)
     return ref
-
-
-def _without_content_length(headers: list[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
-    # The names lower-cased in one piece: a generator over thirty pairs cost more than
-    # the rest of the lookup. (A name holding a newline, or two Content-Lengths, take
-    # the generator.)
-    if not headers:
-        return ()
-    lower = "\n".join(next(zip(*headers))).lower().split("\n")
-    found = lower.count("content-length")
-    if found == 0:
-        return tuple(map(tuple, headers))
-    if found == 1 and len(lower) == len(headers):
-        kept = list(headers)
-        del kept[lower.index("content-length")]
-        return tuple(map(tuple, kept))
-    return tuple((k, v) for k, v in headers if k.lower() != "content-length")
 
 
 def _is(value: Any, marker: str) -> bool:
