@@ -238,9 +238,22 @@ def agent(client, args: argparse.Namespace, walls: list[float], firsts: list[flo
     return text
 
 
+def boot() -> dict:
+    """autorr's start-up in replay, timed as the peers' set-up is: importing it, patching,
+    and loading the recording (AUTORR_DIR / AUTORR_RECORDING from the caller), which the
+    start-up hook does before the agent's first line when AUTORR_MODE is set."""
+    start = time.perf_counter()
+    os.environ["AUTORR_MODE"] = "replay"
+    from autorr._bootstrap import boot_from_environment
+
+    boot_from_environment()
+    return {"phase": "boot", "setup_s": time.perf_counter() - start}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--phase", choices=["live", "record", "replay", "floor", "callthrough"], required=True)
+    parser.add_argument("--phase", choices=["live", "record", "replay", "floor", "callthrough", "boot"],
+                        required=True)
     parser.add_argument("--sdk", choices=["openai", "anthropic"], default="openai")
     parser.add_argument("--n", type=int, default=50)
     parser.add_argument("--url", default="http://127.0.0.1:9")
@@ -248,13 +261,16 @@ def main() -> None:
     parser.add_argument("--path", help="a peer's directory for its recording")
     parser.add_argument("--alter-turn", type=int, default=-1, help="change this turn's prompt (replay check)")
     args = parser.parse_args()
+    if args.phase == "boot":  # autorr's replay start, the peers' setup_s: see boot()
+        print(json.dumps(boot()))
+        return
     result = run(args)
     if args.phase == "record" and args.tool == "autorr":
         import autorr._session as session
 
-        recorder = session.get_default()
-        manifest = recorder.stop()
-        result["file_bytes"] = manifest.size_bytes
+        start = time.perf_counter()
+        manifest = session.get_default().stop()  # what atexit would do: flush, close, compact
+        result.update(file_bytes=manifest.size_bytes, finish_s=time.perf_counter() - start)
     print(json.dumps(result))
     sys.stdout.flush()
 
