@@ -22,6 +22,7 @@ without the others.
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -191,10 +192,10 @@ def _rewrite(conn: sqlite3.Connection) -> None:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
-def compact(path: Path) -> dict[str, Any] | None:
+def compact(path: str | os.PathLike[str]) -> dict[str, Any] | None:
     """Recompress the recording ``path`` (each of its segments) with a dictionary trained on
     it; returns the sizes of all its files before and after, or None if none was compacted."""
-    files = segment_paths(path)
+    files = segment_paths(Path(path))
     before = [file.stat().st_size for file in files]
     done = [_compact_file(file) is not None for file in files]
     if not any(done):

@@ -104,7 +104,7 @@ def test_compaction_shrinks_a_small_recording(llm_server, tmp_path):
         _conversation(_client(llm_server), 30)
     packed = tmp_path / "packed.db"
     packed.write_bytes((tmp_path / "plain.db").read_bytes())
-    sizes = compact(packed)
+    sizes = compact(str(packed))  # a path as text does as well
     assert sizes is not None and sizes["after"] < sizes["before"] / 3
     with Reader(packed) as reader, Reader(tmp_path / "plain.db") as original:
         assert _everything(reader) == _everything(original)
