@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import atexit
 import dataclasses
-import functools
 import itertools
 import logging
 import os
@@ -15,14 +14,14 @@ import time
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import orjson
 
 from . import _alerts, _session
 from ._config import Config, load_config
 from ._errors import ConfigError, NotActive
-from ._events import CallRequest, Event, Kind, Status, find_header
+from ._events import CallRequest, Event, Kind, Status
 from ._redact import Redactor
 from .replay._engine import endpoint_category
 
@@ -55,6 +54,7 @@ class Manifest:
         return dict(self.__dict__)
 
 
+_CONTENT_TYPE = ("content-type", b"content-type")
 _HTTP = Kind.HTTP.value  # looked up once: an enum's `.value` is a Python property call
 
 # This process's id. `os.getpid()` is a system call (microseconds on a VM, twice per
@@ -337,7 +337,9 @@ class Recorder(_session.Scoped):
     def _event(self, handle: CallHandle, duration_us: int, status: Status, error: dict[str, Any] | None) -> Event:
         response, parts, chunks = handle.response, handle.parts, handle.chunks
         if response is not None and response.get("decode"):
-            response, parts, chunks = _decode_recorded()(response, parts, chunks)
+            from .integrations._decode import decode_recorded
+
+            response, parts, chunks = decode_recorded(response, parts, chunks)
         body = b"".join(parts) if parts or response is not None else None
         return Event(  # `_value_`: an enum's `.value` is a Python property call
             kind=handle.kind._value_, fingerprint=handle.fingerprint, occurrence=handle.occurrence, seq=handle.seq,
@@ -352,12 +354,10 @@ class Recorder(_session.Scoped):
             return False
         if response.get("streamed"):
             return True
-        headers = response.get("headers")
-        if not headers:
-            return False
-        raw = isinstance(headers[0][0], bytes)  # raw (bytes) pairs from httpx
-        value = find_header(headers, b"content-type" if raw else "content-type")
-        return value is not None and (b"event-stream" if raw else "event-stream") in value
+        for name, value in response.get("headers") or ():  # raw (bytes) pairs from httpx
+            if name.lower() in _CONTENT_TYPE:
+                return (b"event-stream" if isinstance(value, bytes) else "event-stream") in value
+        return False
 
     def checkpoint(self, name: str, state: Any = None) -> None:
         from .store import Checkpoint
@@ -386,15 +386,6 @@ def _store_manifest(path: Path, manifest: Manifest) -> None:
             conn.close()
     except sqlite3.Error as exc:  # the events are all there; only the summary row is missing
         log.warning("autorr: could not store the manifest of %s: %s", path, exc)
-
-
-@functools.lru_cache(maxsize=None)
-def _decode_recorded() -> Callable[..., Any]:
-    # Imported on the writer thread at the first body to decode, then looked up once
-    # (an import statement costs a lookup of its own in every call).
-    from .integrations._decode import decode_recorded
-
-    return decode_recorded
 
 
 def _warm() -> None:

@@ -7,8 +7,9 @@
 Phases, each in a fresh process: live (fake server over loopback, no autorr), record,
 replay (server stopped), floor (the same SDK with an in-process transport: no socket,
 no recorder), callthrough (live through a wrapper at Client.send that only calls on:
-the least own time a tool intercepting there can show). Also: time to first chunk while recording vs live (25 ms between
-chunks), preserve-timing gap error, and what the start-up hook costs when off.
+the least own time a tool intercepting there can show). Also: time to first chunk while
+recording vs live (25 ms between chunks), preserve-timing gap error, and what the
+start-up hook costs when off.
 Results go to benchmarks/results/latest.{md,json}; with --peers, the peers' record and
 replay phases (openai SDK), time to first chunk while recording and the changed-prompt
 check, with ratios to autorr, go to benchmarks/results/peers.{md,json}.

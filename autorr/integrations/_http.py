@@ -10,7 +10,7 @@ import time
 from typing import Any, Callable
 from urllib.parse import parse_qsl, urlsplit
 
-from .._events import CallRequest, Kind, Status, text_headers
+from .._events import CallRequest, Kind, Status, find_header, text_headers
 from ._decode import decoded_headers, decoder_of
 
 __all__ = ["Pieces", "Tee", "async_sleep", "decide", "enter_live", "exit_live", "make_request",
@@ -22,7 +22,7 @@ log = logging.getLogger("autorr")
 def make_request(method: str, url: str, headers: list[tuple[str, str]], body: bytes) -> CallRequest:
     """A `CallRequest` from plain parts (for libraries without a parsed URL object)."""
     parts = urlsplit(url)
-    content_type = next((v for k, v in headers if k.lower() == "content-type"), "")
+    content_type = find_header(headers, "content-type") or ""
     return CallRequest(method=method.upper(), url=url, host=parts.hostname or "", path=parts.path or "/",
                        query=parse_qsl(parts.query, keep_blank_values=True), headers=headers, body=body,
                        content_type=content_type)

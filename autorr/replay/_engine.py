@@ -222,7 +222,7 @@ class Player(_session.Scoped):
             occurrence = self._next.get(key, 0)
             self._next[key] = occurrence + 1
             self._calls = call_no = self._calls + 1
-        segment = self._segment_of(call_no) if self._checkpoints else "start"
+        segment = self._segment_of(call_no)
         target = self._target
         if self._live_from_now or (target is not None and call_no > target["seq"]):
             return self._go_live(kind, key[1], request, occurrence, category, "checkpoint", segment)
