@@ -2,9 +2,9 @@
 
 Recorded bodies are stored decoded: secrets inside a gzip body can be scrubbed,
 identical messages deduplicate, and analysis reads tokens without decompressing.
-The replayed response then carries no ``Content-Encoding`` header. Streamed httpx
-bodies are teed as received and decoded on the writer thread (`decode_recorded`): the
-agent's thread decompresses nothing the library would not.
+The replayed response then carries no ``Content-Encoding`` header. httpx bodies are
+teed as received and decoded on the writer thread (`decode_recorded`): the agent's
+thread neither looks the encoding up nor decompresses.
 """
 
 from __future__ import annotations
@@ -15,14 +15,9 @@ from typing import Any, Callable
 
 from .._events import find_header, text_headers
 
-__all__ = ["AS_RECEIVED", "READ", "Decoder", "decode_recorded", "decoded_headers", "decoder_for", "decoder_of"]
+__all__ = ["Decoder", "decode_recorded", "decoded_headers", "decoder_for", "decoder_of"]
 
 log = logging.getLogger("autorr")
-
-# What a response record's "decode" says is left to undo on the writer thread: a body
-# teed as received (its encoding and headers), or a body the library read and decoded
-# itself (the headers that describe the encoding only).
-AS_RECEIVED, READ = "received", "read"
 
 # Headers that describe the encoded body: dropped with the encoding.
 _DROP_ON_DECODE = ("content-encoding", "content-length")
@@ -81,17 +76,12 @@ def decoded_headers(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
 
 def decode_recorded(response: dict[str, Any], parts: list[bytes],
                     chunks: list[tuple[int, int]]) -> tuple[dict[str, Any], list[bytes], list[tuple[int, int]]]:
-    """A response teed as received (``response["decode"]`` is `AS_RECEIVED`), decoded
-    chunk by chunk with each chunk's arrival time kept. A body that does not decode is
-    kept as received, with its ``Content-Encoding``: replay serves the bytes the client
-    got. A body the library read (`READ`) is decoded already, whatever the encoding."""
+    """A response teed as received (``response["decode"]``), decoded chunk by chunk with
+    each chunk's arrival time kept. A body that does not decode is kept as received,
+    with its ``Content-Encoding``: replay serves the bytes the client got."""
     response = dict(response, headers=text_headers(response.get("headers")))
-    read = response.pop("decode") == READ
+    del response["decode"]
     encoding, decode = decoder_of(response["headers"])
-    if read:
-        if encoding:
-            response["headers"] = decoded_headers(response["headers"])
-        return response, parts, chunks
     if decode is None:
         return response, parts, chunks
     decoded, timed = [], []

@@ -2,9 +2,8 @@
 
 One choke point per client class: ``Client.send`` / ``AsyncClient.send``. Every SDK
 path (``create``, ``stream=True``, ``.stream()`` helpers, ``with_raw_response``,
-``.parse()``) goes through it. Recording tees a streamed body, so the caller still
-gets each chunk the moment it arrives; a body the caller does not stream is read by
-the library inside its own send, as without autorr, and recorded whole. Replay builds
+``.parse()``) goes through it. Recording forces ``stream=True`` underneath and tees the
+byte stream, so the caller still gets each chunk the moment it arrives; replay builds
 a real ``Response`` of the same library around the recorded chunks.
 """
 
@@ -17,8 +16,7 @@ from typing import Any
 from .._events import CallRequest, Status
 from .._patching import Patch
 from .._session import Serve, active
-from ._decode import AS_RECEIVED, READ
-from ._http import Pieces, Tee, decide, enter_live, exit_live, rebuild_exception, rewrite_parts
+from ._http import Pieces, Tee, decide, enter_live, exit_live, rebuild_exception, response_meta, rewrite_parts
 
 __all__ = ["PATCHES"]
 
@@ -75,12 +73,8 @@ def _bind(args: tuple, kwargs: dict) -> tuple[Any, bool]:
 
 
 def _live_kwargs(kwargs: dict) -> dict:
-    """Keyword arguments for the real send (the request goes first, maybe rewritten).
-
-    The caller's stream flag is kept: a body the caller did not stream is read inside
-    the real send, as it is without autorr, and recorded whole once read (a tee would
-    relay its chunks to nobody)."""
-    rest = dict(kwargs)
+    """Keyword arguments for the real send, which always streams (the tee reads on)."""
+    rest = dict(kwargs, stream=True)
     rest.pop("request", None)
     return rest
 
@@ -137,21 +131,22 @@ def _stream_classes(lib: Any) -> tuple[type, type, type, type]:
 
 
 def _attach_tee(lib: Any, response: Any, handle: Any, streamed: bool, is_async: bool) -> None:
-    # Headers, version and reason as the library holds them (bytes): the writer thread
-    # decodes them, and undoes the body's encoding (`decode_recorded`).
     ext = response.extensions
-    meta = {"status": response.status_code, "headers": response.headers.raw,
-            "http_version": ext.get("http_version", b"HTTP/1.1"), "reason": ext.get("reason_phrase", b""),
-            "streamed": streamed}
     if hasattr(response, "_content"):
-        # Read by the library already (the caller did not stream, or a transport built
-        # it in memory): decoded, so only the headers that describe an encoding go.
-        handle.set_response(dict(meta, decode=READ))
+        # Built in memory (MockTransport, a custom transport's Response(content=...)):
+        # already read and decoded, so nothing will flow through a tee.
+        handle.set_response(response_meta(response.status_code, response.headers.raw,
+                                          ext.get("http_version", b"HTTP/1.1"), ext.get("reason_phrase", b""),
+                                          streamed))
         handle.meta["end"] = "eof"
         handle.chunk(response.content)
         handle.finish(Status.OK)
         return
-    handle.set_response(dict(meta, decode=AS_RECEIVED))  # the body is teed as received
+    # Headers, version and reason as the library holds them (bytes), and the body as
+    # received: the writer thread decodes them all (`decode_recorded`).
+    handle.set_response({"status": response.status_code, "headers": response.headers.raw,
+                         "http_version": ext.get("http_version", b"HTTP/1.1"),
+                         "reason": ext.get("reason_phrase", b""), "streamed": streamed, "decode": True})
     tee_sync, tee_async, _, _ = _stream_classes(lib)
     response.stream = (tee_async if is_async else tee_sync)(response.stream, Tee(handle))
 

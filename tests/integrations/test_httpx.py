@@ -324,7 +324,7 @@ def test_compressed_bodies_are_stored_decoded(echo_server, recordings):
 
 
 def test_decode_recorded_keeps_each_chunks_arrival_time():
-    from autorr.integrations._decode import AS_RECEIVED, decode_recorded
+    from autorr.integrations._decode import decode_recorded
 
     plain = json.dumps([{"n": i, "text": "word " * 20} for i in range(50)]).encode()
     packed = gzip.compress(plain)
@@ -332,7 +332,7 @@ def test_decode_recorded_keeps_each_chunks_arrival_time():
     parts = [packed[a:b] for a, b in zip(cuts, cuts[1:])]
     chunks = [(len(p), 1000 * (i + 1)) for i, p in enumerate(parts)]
     response = {"status": 200, "headers": [(b"Content-Encoding", b"gzip"), (b"Content-Length", b"9"),
-                                           (b"X-Id", b"1")], "decode": AS_RECEIVED}
+                                           (b"X-Id", b"1")], "decode": True}
     out, body, timed = decode_recorded(response, parts, chunks)
     assert b"".join(body) == plain and out["headers"] == [("X-Id", "1")] and "decode" not in out
     assert [size for size, _ in timed] == [len(b) for b in body]
@@ -342,20 +342,6 @@ def test_decode_recorded_keeps_each_chunks_arrival_time():
     out, body, timed = decode_recorded(response, [b"not gzip"], [(8, 5)])
     assert body == [b"not gzip"] and timed == [(8, 5)]
     assert ("Content-Encoding", "gzip") in out["headers"]
-
-
-@pytest.mark.parametrize("encoding", [b"gzip", b"x-unknown"])
-def test_a_body_the_library_read_is_recorded_as_read(encoding):
-    """httpx decodes a body it reads (an encoding it does not know: as received): the
-    recording keeps that body, without the headers that describe an encoding."""
-    from autorr.integrations._decode import READ, decode_recorded
-
-    response = {"status": 200, "headers": [(b"Content-Encoding", encoding), (b"Content-Length", b"9"),
-                                           (b"X-Id", b"1")], "decode": READ}
-    out, body, timed = decode_recorded(response, [b"as read"], [(7, 5)])
-    assert body == [b"as read"] and timed == [(7, 5)] and out["headers"] == [("X-Id", "1")]
-    plain = dict(response, headers=[(b"Content-Length", b"7")])
-    assert decode_recorded(plain, [b"as read"], [(7, 5)])[0]["headers"] == [("Content-Length", "7")]
 
 
 def test_a_compressed_stream_is_teed_and_stored_decoded_chunk_by_chunk(echo_server, recordings):
