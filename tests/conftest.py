@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -75,7 +76,8 @@ def run_agent(recordings: Path) -> Callable[..., subprocess.CompletedProcess[str
 
 
 class _EchoHandler(BaseHTTPRequestHandler):
-    """/echo (JSON back, with a nonce), /sse (chunked events), /gzip, /status/N, anything else."""
+    """/echo (JSON back, with a nonce), /sse (chunked events; {"drop": k} breaks the
+    connection after k), /gzip, /status/N, anything else."""
 
     protocol_version = "HTTP/1.1"
     hits: list[str] = []
@@ -119,6 +121,11 @@ class _EchoHandler(BaseHTTPRequestHandler):
             self.send_header("transfer-encoding", "chunked")
             self.end_headers()
             for i in range(body.get("n", 5)):
+                if i == body.get("drop"):  # {"drop": k}: the connection breaks after k events
+                    self.wfile.flush()
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    self.close_connection = True
+                    return
                 if i:
                     time.sleep(body.get("gap", 0.0))
                 data = f"data: {json.dumps({'i': i, 'nonce': time.time()})}\n\n".encode()

@@ -17,6 +17,7 @@ __all__ = ["Pieces", "Tee", "async_sleep", "decide", "enter_live", "exit_live", 
            "rebuild_exception", "response_meta", "rewrite_parts"]
 
 log = logging.getLogger("autorr")
+_ERROR = Status.ERROR.value
 
 
 def make_request(method: str, url: str, headers: list[tuple[str, str]], body: bytes) -> CallRequest:
@@ -185,16 +186,18 @@ class Tee:
 
 
 class Pieces:
-    """A recorded body, served once, chunk by chunk, at the recorded offsets if asked.
+    """A recorded body, served once, chunk by chunk, at the recorded offsets if asked,
+    ending as it ended when recorded: with its error (a dropped connection, a timeout)
+    after the chunks that did arrive.
 
     One-shot: the openai SDK drains a stream again after [DONE]; a body that started
     over would replay (and sleep) a second time.
     """
 
-    __slots__ = ("event", "t0", "preserve", "used")
+    __slots__ = ("event", "t0", "preserve", "used", "request")
 
-    def __init__(self, event: Any, preserve: bool) -> None:
-        self.event, self.preserve, self.used = event, preserve, False
+    def __init__(self, event: Any, preserve: bool, request: Any = None) -> None:
+        self.event, self.preserve, self.used, self.request = event, preserve, False, request
         self.t0 = time.perf_counter()
 
     def take(self):
@@ -210,17 +213,32 @@ class Pieces:
         if pos < len(body):
             yield body[pos:], 0.0
 
+    def failure(self) -> BaseException | None:
+        """The exception the body ended with when recorded, or None."""
+        event = self.event
+        if event.status != _ERROR or not event.error:
+            return None
+        return rebuild_exception(event.error, **({} if self.request is None else {"request": self.request}))
+
     def sync(self):
         """The pieces, sleeping until each one is due."""
+        fresh = not self.used
         for piece, due in self.take():
             delay = due - time.perf_counter() if due else 0
             if delay > 0:
                 time.sleep(delay)
             yield piece
+        failure = self.failure() if fresh else None
+        if failure is not None:
+            raise failure
 
     async def aio(self):
+        fresh = not self.used
         for piece, due in self.take():
             delay = due - time.perf_counter() if due else 0
             if delay > 0:
                 await async_sleep(delay)
             yield piece
+        failure = self.failure() if fresh else None
+        if failure is not None:
+            raise failure

@@ -26,6 +26,45 @@ __all__ = ["PATCHES"]
 
 _TEES: dict[int, Tee] = {}  # StreamReader has __slots__: its tee is kept here, by id
 _TAP_CLASS: type | None = None
+# By id, as _TEES: only a reader switched to the Broken class looks here, always after
+# `_end` set its entry.
+_FAILURES: dict[int, BaseException] = {}
+_BROKEN_CLASS: type | None = None
+
+
+def _broken_class() -> type:
+    """A replayed body that ends with its recorded error: raised once what arrived is read.
+
+    `set_exception` would make the next read raise at once, dropping data still
+    buffered that the live caller did get; this raises where a read would wait for more.
+    """
+    global _BROKEN_CLASS
+    if _BROKEN_CLASS is None:
+        from aiohttp.streams import StreamReader
+
+        class Broken(StreamReader):
+            __slots__ = ()
+
+            async def _wait(self, func_name: str) -> None:
+                failure = _FAILURES.get(id(self))
+                if failure is not None:
+                    raise failure
+                await super()._wait(func_name)
+
+        _BROKEN_CLASS = Broken
+    return _BROKEN_CLASS
+
+
+def _end(content: Any, failure: BaseException | None) -> None:
+    """End a replayed body: at EOF, or with its recorded error once the rest is read."""
+    if failure is None:
+        content.feed_eof()
+        return
+    _FAILURES[id(content)] = failure
+    content.__class__ = _broken_class()
+    waiter, content._waiter = content._waiter, None  # a read already waiting: it fails now
+    if waiter is not None and not waiter.done():
+        waiter.set_result(None)
 
 
 def _tap_class() -> type:
@@ -47,6 +86,13 @@ def _tap_class() -> type:
                 if tee is not None:
                     tee.end()
                 super().feed_eof()
+
+            def set_exception(self, exc: BaseException, *args: Any) -> None:
+                # The connection broke (or timed out) under the body: recorded as it ended.
+                tee = _TEES.pop(id(self), None)
+                if tee is not None:
+                    tee.fail(exc)
+                super().set_exception(exc, *args)
 
         _TAP_CLASS = Tap
     return _TAP_CLASS
@@ -159,15 +205,19 @@ def _replay(session: Any, method: str, call: Any, decision: Serve, kwargs: dict[
     pieces = Pieces(event, decision.timing_preserve)
     if decision.timing_preserve:
         async def feed() -> None:
-            async for piece in pieces.aio():
-                content.feed_data(piece)
+            try:
+                async for piece in pieces.aio():
+                    content.feed_data(piece)
+            except Exception as exc:  # the recorded body's own ending
+                _end(content, exc)
+                return
             content.feed_eof()
 
         response._autorr_feeder = loop.create_task(feed())
     else:
         for piece, _ in pieces.take():
             content.feed_data(piece)
-        content.feed_eof()
+        _end(content, pieces.failure())
     check = kwargs.get("raise_for_status")
     if check is None:
         check = getattr(session, "_raise_for_status", False)

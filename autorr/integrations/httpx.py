@@ -201,14 +201,14 @@ def _replay_response(lib: Any, request: Any, decision: Serve, is_async: bool) ->
     meta = event.response or {}
     _, _, replay_sync, replay_async = _stream_classes(lib)
     headers, names = _headers(lib, meta.get("headers") or [])
-    pieces = Pieces(event, decision.timing_preserve)
+    pieces = Pieces(event, decision.timing_preserve, request)
     response = lib.Response(
         meta.get("status", 200), headers=headers, stream=(replay_async if is_async else replay_sync)(pieces),
         request=request, extensions=dict(_extensions(meta.get("http_version", "HTTP/1.1"), meta.get("reason", ""))),
     )
     response.elapsed = datetime.timedelta(microseconds=event.duration_us)
     # Nothing to wait for or to decode: the recorded body is what a read would return.
-    whole = None if pieces.preserve or b"content-encoding" in names else event.body or b""
+    whole = None if pieces.preserve or b"content-encoding" in names or event.status == _ERROR else event.body or b""
     return response, b"set-cookie" in names, whole
 
 

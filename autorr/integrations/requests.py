@@ -121,7 +121,7 @@ def _replay(adapter: Any, request: Any, decision: Serve) -> Any:
     response.headers = CaseInsensitiveDict(meta.get("headers") or [])
     response.encoding = get_encoding_from_headers(response.headers)
     response.reason = meta.get("reason", "")
-    response.raw = _ReplayRaw(Pieces(event, decision.timing_preserve))
+    response.raw = _ReplayRaw(Pieces(event, decision.timing_preserve, request))
     response.url = request.url
     response.request = request
     response.connection = adapter

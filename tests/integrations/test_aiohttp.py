@@ -67,6 +67,31 @@ def test_streams_while_recording_and_preserves_gaps_in_replay(echo_server, recor
         assert asyncio.run(stream())[-1] < 0.1
 
 
+@pytest.mark.parametrize("timing", ["fast", "preserve"])
+def test_a_body_broken_midway_replays_its_chunks_then_its_error(echo_server, recordings, monkeypatch, timing):
+    url, srv = echo_server
+
+    async def agent():
+        got = []
+        async with aiohttp.ClientSession() as s:
+            try:
+                async with s.post(url + "/sse", json={"n": 4, "drop": 2}) as r:
+                    async for line in r.content:
+                        if line.strip():
+                            got.append(line)
+            except aiohttp.ClientError as exc:
+                got.append(type(exc).__name__)
+        return got
+
+    with autorr.recording(recordings / "aio.db"):
+        live = asyncio.run(agent())
+    assert live[-1] == "ClientPayloadError" and len(live) == 3
+    _stop(srv)
+    monkeypatch.setenv("AUTORR_TIMING", timing)
+    with autorr.replaying(recordings / "aio.db"):
+        assert asyncio.run(agent()) == live
+
+
 def test_connection_error_replays(recordings):
     async def call():
         async with aiohttp.ClientSession() as s:

@@ -101,6 +101,47 @@ def test_a_replayed_body_is_left_as_reading_it_live_leaves_it(libname, echo_serv
     assert seen == [False, False, False, False]  # hooks run before the body is read, as live
 
 
+@pytest.mark.parametrize("libname", LIBS)
+def test_a_body_broken_midway_replays_its_chunks_then_its_error(libname, echo_server, recordings):
+    lib = pytest.importorskip(libname)
+    url, srv = echo_server
+    broken = {"n": 4, "drop": 2}
+
+    def outcome(read):
+        got = []
+        try:
+            read(got)
+        except Exception as exc:
+            got.append(type(exc).__name__)
+        return got
+
+    def agent():
+        with lib.Client() as client:
+            def streamed(got):
+                with client.stream("POST", url + "/sse", json=broken) as r:
+                    got.extend(line for line in r.iter_lines() if line)
+
+            return [outcome(streamed), outcome(lambda got: got.append(client.post(url + "/sse", json=broken).text))]
+
+    async def aagent():
+        async with lib.AsyncClient() as client:
+            got = []
+            try:
+                async with client.stream("POST", url + "/sse", json=broken) as r:
+                    got.extend([line async for line in r.aiter_lines() if line])
+            except Exception as exc:
+                got.append(type(exc).__name__)
+            return got
+
+    with autorr.recording(recordings / "run.db"):
+        live = agent(), asyncio.run(aagent())
+    assert live[0][0][-1] == live[0][1][-1] == live[1][-1] == "RemoteProtocolError" and len(live[0][0]) == 3
+    _stop(srv)
+    with autorr.replaying(recordings / "run.db") as player:
+        assert (agent(), asyncio.run(aagent())) == live
+    assert player.statistics()["matched"] == 3
+
+
 def test_stream_is_teed_not_buffered(echo_server, recordings):
     import httpx2
 

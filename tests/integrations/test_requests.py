@@ -49,6 +49,29 @@ def test_stream_true_still_streams_while_recording(echo_server, recordings):
     assert first.startswith(b"data:") and len(rest) == 3 and first_at < 0.3
 
 
+def test_a_body_broken_midway_replays_its_chunks_then_its_error(echo_server, recordings):
+    url, srv = echo_server
+
+    def agent():
+        out = []
+        for stream in (True, False):
+            got = []
+            try:
+                with requests.post(url + "/sse", json={"n": 4, "drop": 2}, stream=stream) as r:
+                    got.extend(line for line in r.iter_lines() if line)
+            except requests.RequestException as exc:
+                got.append(type(exc).__name__)
+            out.append(got)
+        return out
+
+    with autorr.recording(recordings / "rq.db"):
+        live = agent()
+    assert [got[-1] for got in live] == ["ChunkedEncodingError"] * 2 and len(live[0]) == 3
+    _stop(srv)
+    with autorr.replaying(recordings / "rq.db"):
+        assert agent() == live
+
+
 def test_connection_error_replays(recordings):
     with autorr.recording(recordings / "rq.db"):
         with pytest.raises(requests.ConnectionError):
