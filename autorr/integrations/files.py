@@ -40,6 +40,8 @@ _NEVER_SUFFIXES = (".pyc", ".pyo", ".db-wal", ".db-shm", ".db-journal")
 # Credentials files are configuration, not tool I/O: read live, never stored.
 _NEVER_NAMES = (".env", ".env.*", "*.pem", "*.key", ".netrc", ".npmrc", ".pypirc", "id_rsa*", "id_ed25519*")
 _SYSTEM = ("/proc/", "/dev/", "/sys/")
+# Modules whose frames call the C traceback printer directly (a thread's excepthook).
+_TRACEBACK_PRINTERS = ("threading", "traceback", "linecache")
 
 
 def _interpreter_dirs() -> tuple[str, ...]:
@@ -201,6 +203,17 @@ def _served_reader(content: bytes, params: dict[str, Any], path: str) -> Any:
                             newline=params.get("newline"))
 
 
+def _showing_a_traceback() -> bool:
+    """Whether ``open`` was called by Python's own traceback printer, which opens source
+    files through ``io.open`` to show their lines (an uncaught exception, in the main
+    thread or another): the interpreter's business, not a file the agent reads."""
+    try:
+        caller = sys._getframe(2)  # here, the wrapper (wrapt calls it from C), the caller
+    except ValueError:  # no Python code under the call: the interpreter, printing at exit
+        return True
+    return caller.f_globals.get("__name__") in _TRACEBACK_PRINTERS
+
+
 def _open(module: Any):
     def wrapper(wrapped, instance, args, kwargs):
         session = active()
@@ -208,7 +221,7 @@ def _open(module: Any):
             return wrapped(*args, **kwargs)
         params = _bind(args, kwargs)
         rel = _policy(session).relative(params["file"])
-        if rel is None:
+        if rel is None or _showing_a_traceback():
             return wrapped(*args, **kwargs)
         mode = str(params["mode"])
         path = os.fsdecode(params["file"])

@@ -163,3 +163,28 @@ def test_a_new_output_file_is_reported_not_raised(project, tmp_path):
     with pytest.raises(autorr.StrictReplayMismatch):  # a new *input* still fails strict replay
         with autorr.replaying(tmp_path / "recs" / "f.db"):
             open("data/blob.bin", "rb").read()
+
+
+@pytest.mark.parametrize("where", ["main", "thread"])
+def test_a_traceback_shows_its_source_and_is_no_file_read(project, where):
+    """Python's traceback printer opens the failing script's source through io.open: not
+    the agent reading a file (recorded, it made every later edit of the script a mismatch,
+    and in replay the traceback lost its lines and the crash was blamed on autorr)."""
+    import subprocess
+    import sys
+
+    from autorr.store import Reader
+
+    script = project / "crash.py"
+    body = "open('data/notes.txt').read()\n\ndef fail():\n    raise ValueError('boom')  # the agent's own bug\n\n"
+    body += "fail()\n" if where == "main" else "import threading\nt = threading.Thread(target=fail)\nt.start(); t.join()\n"
+    script.write_text(body)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTORR_")}
+    env.update(AUTORR_DIR=str(project / "recordings"), AUTORR_RECORDING_ID="crash", AUTORR_RECORDING="crash")
+    runs = {mode: subprocess.run([sys.executable, str(script)], cwd=project, env={**env, "AUTORR_MODE": mode},
+                                 capture_output=True, text=True, timeout=60) for mode in ("record", "replay")}
+    for run in runs.values():
+        assert "raise ValueError('boom')  # the agent's own bug" in run.stderr, run.stderr
+        assert "no recorded answer" not in run.stderr and "strict replay failed" not in run.stderr
+    with Reader(project / "recordings" / "crash.db") as reader:
+        assert [e.summary for e in reader.events()] == ["FILE data/notes.txt"]
