@@ -24,6 +24,7 @@ from .._events import CallRequest, Event, Kind, Status
 from ._matchers import closeness, explain
 from ._fingerprint import FINGERPRINT_V2, exact_key, request_fingerprint
 from ._overrides import llm_rewrite
+from ._redacted import RedactedIndex, redacted_view
 from ._telemetry import is_telemetry
 
 __all__ = ["Player", "category_of", "endpoint_category"]
@@ -80,6 +81,8 @@ class Player(_session.Scoped):
         self._chain: list[tuple[Any, dict]] = []  # (Reader, index), child first
         self._exact: dict[tuple[str, str], str] = {}  # (kind, exact key) -> fingerprint, whole chain
         self._answers: dict[tuple[int, int], Event] = {}  # (chain position, event id) -> decoded answer
+        self._redacted: RedactedIndex | None = None  # built at the first miss (see `_redacted`)
+        self._redactor: Any = None
         self._fingerprint_version = FINGERPRINT_V2
         self._lock = threading.Lock()
         self._next: dict[tuple[str, str], int] = {}
@@ -161,6 +164,7 @@ class Player(_session.Scoped):
         self._chain = []
         self._exact = {}
         self._answers = {}
+        self._redacted = self._redactor = None
 
     # -- lifecycle ------------------------------------------------------------------
     def start(self, mode: ReplayMode | str | None = None) -> str:
@@ -229,16 +233,50 @@ class Player(_session.Scoped):
         override = self.overrides.get(category)
         if override and override.get("live_mode"):
             return self._go_live(kind, key[1], request, occurrence, category, "override", segment, override)
+        served = self._serve(key, occurrence, category, segment) or self._serve_redacted(kind, key, request,
+                                                                                      category, segment)
+        return served or self._miss(kind, key[1], request, occurrence, category, output)
+
+    def _serve(self, key: tuple[str, str], occurrence: int, category: str, segment: str) -> _session.Serve | None:
         for position, (reader, index) in enumerate(self._chain):
             occurrences = index.get(key)
             event_id = occurrences.get(occurrence) if occurrences else None
             if event_id is not None:
                 self._count("matched", category, segment)
                 # Before a checkpoint being resumed from, the prefix is served at full speed.
-                preserve = self.timing is Timing.PRESERVE and target is None
+                preserve = self.timing is Timing.PRESERVE and self._target is None
                 answer = self._answers.get((position, event_id)) or reader.answer(event_id)
                 return _session.Serve(answer, preserve)
-        return self._miss(kind, key[1], request, occurrence, category, output)
+        return None
+
+    def _serve_redacted(self, kind: Kind, key: tuple[str, str], request: CallRequest, category: str,
+                        segment: str) -> _session.Serve | None:
+        """A request that differs from a recorded one only where the recording masked a
+        secret (see `_redacted`): served as that one, counted under its fingerprint."""
+        if any(key in index for _, index in self._chain):
+            return None  # recorded, and used up: a miss of its own
+        if self._redacted is None:
+            self._redacted = RedactedIndex(self._chain, self._recording_redactor(), self._fingerprint_version)
+        fingerprint = self._redacted.find(kind._value_, request)
+        if fingerprint is None or fingerprint == key[1]:
+            return None
+        matched = (key[0], fingerprint)
+        with self._lock:
+            self._next[key] -= 1
+            occurrence = self._next.get(matched, 0)
+            self._next[matched] = occurrence + 1
+        return self._serve(matched, occurrence, category, segment)
+
+    def _recording_redactor(self) -> Any:
+        """The redaction the recording was made with (its stored config), else this run's."""
+        if self._redactor is None:
+            from .._redact import Redactor
+
+            stored = (self._chain[0][0].meta().get("config") or {}) if self._chain else {}
+            level = stored.get("redaction_level") or self.config.redaction_level
+            patterns = stored.get("redact_sensitive_data", self.config.redact_sensitive_data)
+            self._redactor = Redactor(level, patterns=bool(patterns))
+        return self._redactor
 
     def _go_live(self, kind: Kind, fingerprint: str, request: CallRequest, occurrence: int, category: str,
                  reason: str, segment: str = "", override: dict[str, Any] | None = None) -> _session.Decision:
@@ -374,7 +412,7 @@ class Player(_session.Scoped):
 
     def _explain(self, kind: Kind, fingerprint: str, request: CallRequest,
                  occurrence: int) -> tuple[dict[str, Any], tuple[Any, int] | None]:
-        live = _live_view(request)
+        live = redacted_view(_live_view(request), self._recording_redactor())
         details: dict[str, Any] = {
             "type": "no_match", "kind": kind.value, "call": request.summary, "actual": request.summary,
             "fingerprint": fingerprint, "occurrence": occurrence, "expected": None, "diff": [],

@@ -103,3 +103,33 @@ def test_a_damaged_answer_fails_only_the_call_that_needs_it(echo_server, tmp_pat
             assert _post(client, echo_server[0] + "/good", b'{"q": 1}') == good
             with pytest.raises(Exception, match="missing"):
                 _post(client, echo_server[0] + "/bad", b'{"q": 2}')
+
+
+SECRET = "AKIA" + "IOSFODNN7EXAMPLQ"
+
+
+def _echo_agent(url: str, question: str = "summarise") -> tuple[dict, str]:
+    """A tool's output holds a key; the answer echoes it and goes back in the next request."""
+    with httpx2.Client() as client:
+        first = client.post(url + "/echo", json={"tool_output": f"aws_access_key_id={SECRET}"}).json()
+        second = client.post(url + "/echo", json={"history": [first["echo"]], "q": question}).json()
+    return first["echo"], second["echo"]["q"]
+
+
+def test_a_secret_an_answer_brought_back_still_matches(echo_server, recordings):
+    """The recording stores the first answer redacted, so replay hands the agent the mask
+    where the live run had the key: the second request is the one recorded, redacted."""
+    url, srv = echo_server
+    with autorr.recording(recordings / "r.db"):
+        live = _echo_agent(url)
+    srv.shutdown()
+    srv.server_close()
+    with autorr.replaying(recordings / "r.db") as player:
+        replayed = _echo_agent(url)
+    assert replayed == ({"tool_output": "aws_access_key_id=[REDACTED]"}, live[1])
+    assert player.statistics()["matched"] == 2 and player.mismatches() == []
+    with autorr.replaying(recordings / "r.db"):  # a real change is still one, shown without the key
+        with pytest.raises(autorr.StrictReplayMismatch) as raised:
+            _echo_agent(url, "translate")
+    assert SECRET not in str(raised.value) and "$.q" in str(raised.value)
+    assert "tool_output" not in str(raised.value)  # the masked message is the same on both sides
