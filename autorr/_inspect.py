@@ -62,7 +62,9 @@ def format_description(info: dict[str, Any]) -> str:
         lines.append(f"  models: {', '.join(meta['models'])}")
     lines.append("")
     width = max([3] + [len(str(e["id"])) for e in info["events"]])  # ids of later segments are longer
-    lines.append(f"  {'#':>{width}}  {'kind':<10} {'call':<44} {'status':<10} {'model':<16} {'ms':>8} {'ttft':>7} "
+    # Model ids are long ("claude-sonnet-4-5-20250929"): as wide as the longest, within reason.
+    mw = min(40, max([5] + [len(str(e["model"] or "-")) for e in info["events"]]))
+    lines.append(f"  {'#':>{width}}  {'kind':<10} {'call':<44} {'status':<10} {'model':<{mw}} {'ms':>8} {'ttft':>7} "
                  f"{'chunks':>6} {'tokens in/out':>13} {'cost $':>10}")
     for e in info["events"]:
         tokens = "" if e["input_tokens"] is None else f"{e['input_tokens']}/{e['output_tokens'] or '-'}"
@@ -71,7 +73,7 @@ def format_description(info: dict[str, Any]) -> str:
         cost = "" if e["cost_usd"] is None else f"{e['cost_usd']:.6f}"
         lines.append(
             f"  {e['id']:>{width}}  {e['kind']:<10} {e['call'][:44]:<44} {status:<10} "
-            f"{str(e['model'] or '-')[:16]:<16} {e['duration_ms']:>8.1f} {ttft:>7} "
+            f"{str(e['model'] or '-')[:mw]:<{mw}} {e['duration_ms']:>8.1f} {ttft:>7} "
             f"{e['chunks'] or '':>6} {tokens:>13} {cost:>10}"
         )
     costs = [e["cost_usd"] for e in info["events"] if e["cost_usd"] is not None]
