@@ -36,6 +36,8 @@ from ._calls import call_request
 __all__ = ["PATCHES", "FilePolicy"]
 
 _NEVER_DIRS = {"__pycache__", "venv", "node_modules", "site-packages"}
+# Package metadata that importlib reads (`pip install --target .`, an editable install).
+_NEVER_DIR_SUFFIXES = (".dist-info", ".egg-info")
 _NEVER_SUFFIXES = (".pyc", ".pyo", ".db-wal", ".db-shm", ".db-journal")
 # Credentials files are configuration, not tool I/O: read live, never stored.
 _NEVER_NAMES = (".env", ".env.*", "*.pem", "*.key", ".netrc", ".npmrc", ".pypirc", "id_rsa*", "id_ed25519*")
@@ -80,8 +82,8 @@ class FilePolicy:
         rel = os.path.relpath(path, self.root).replace(os.sep, "/")
         parts = rel.split("/")
         # Hidden folders are tool state (.cache, .git, .venv...), not the agent's inputs.
-        if any(p.startswith(".") for p in parts[:-1]) or _NEVER_DIRS.intersection(parts[:-1]) \
-                or any(fnmatch.fnmatch(parts[-1], g) for g in _NEVER_NAMES):
+        if any(p.startswith(".") or p.endswith(_NEVER_DIR_SUFFIXES) for p in parts[:-1]) \
+                or _NEVER_DIRS.intersection(parts[:-1]) or any(fnmatch.fnmatch(parts[-1], g) for g in _NEVER_NAMES):
             return None
         if self.include and not any(fnmatch.fnmatch(rel, g) for g in self.include):
             return None

@@ -80,12 +80,15 @@ def test_outside_the_project_and_excluded_files_are_not_captured(project, tmp_pa
     (project / ".git").mkdir()
     (project / ".git" / "HEAD").write_text("ref")
     (project / "skip.log").write_text("x")
+    (project / "lib" / "brotli-1.1.0.dist-info").mkdir(parents=True)  # `pip install --target lib`
+    (project / "lib" / "brotli-1.1.0.dist-info" / "METADATA").write_text("Name: brotli")
     autorr.configure_capture({"files_exclude": ["*.log"]})
     try:
         with autorr.recording(tmp_path / "recs" / "f.db") as rec:
             outside.read_text()
             (project / ".git" / "HEAD").read_text()
             (project / "skip.log").read_text()
+            (project / "lib" / "brotli-1.1.0.dist-info" / "METADATA").read_text()
             import json  # noqa: F401 - stdlib files are never captured
             open(os.__file__).read()
         assert rec.manifest.total_events == 0
