@@ -77,7 +77,7 @@ def run_agent(recordings: Path) -> Callable[..., subprocess.CompletedProcess[str
 
 class _EchoHandler(BaseHTTPRequestHandler):
     """/echo (JSON back, with a nonce), /sse (chunked events; {"drop": k} breaks the
-    connection after k), /gzip, /status/N, anything else."""
+    connection after k), /gzip, /redirect/N (N hops to /a), /status/N, anything else."""
 
     protocol_version = "HTTP/1.1"
     hits: list[str] = []
@@ -98,6 +98,10 @@ class _EchoHandler(BaseHTTPRequestHandler):
         if self.path.startswith("/gzip"):
             body = gzip.compress(json.dumps({"zipped": True, "nonce": time.time()}).encode())
             self._send(200, body, [("content-type", "application/json"), ("content-encoding", "gzip")])
+        elif self.path.startswith("/redirect"):  # /redirect/N: N hops, then /a
+            left = int(self.path.rsplit("/", 1)[1])
+            target = f"/redirect/{left - 1}" if left > 1 else "/a?from=redirect"
+            self._send(302 if left % 2 else 307, b"", [("location", target)])
         elif self.path.startswith("/status/"):
             self._send(int(self.path.rsplit("/", 1)[1]), b'{"error": "nope"}', [("content-type", "application/json")])
         else:

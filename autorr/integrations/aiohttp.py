@@ -138,6 +138,11 @@ def _tap(response: Any, handle: Any) -> None:
     streamed = "event-stream" in response.headers.get("content-type", "")
     # aiohttp feeds the reader decompressed data: keep it, drop Content-Encoding.
     meta = response_meta(response.status, headers, version, response.reason or "", streamed)
+    if response.history:  # redirects followed: replay gives back the chain and where it ended
+        meta["redirects"] = [{"status": hop.status, "method": hop.method, "url": str(hop.url),
+                              "headers": [(k.decode("latin-1"), v.decode("latin-1")) for k, v in hop.raw_headers]}
+                             for hop in response.history]
+        meta["final"] = [response.method, str(response.url)]
     handle.set_response(meta)
     tee = Tee(handle)
     content = response.content
@@ -183,18 +188,27 @@ def _replay(session: Any, method: str, call: Any, decision: Serve, kwargs: dict[
         raise rebuild_exception(event.error or {})
     meta = event.response or {}
     loop = asyncio.get_running_loop()
-    url = URL(call.url)
     request_headers = CIMultiDictProxy(CIMultiDict(call.headers))
-    options = {"writer": None, "continue100": None, "timer": TimerNoop(), "traces": [], "loop": loop,
-               "session": session, "stream_writer": _NoWriter(),
-               "request_info": RequestInfo(url, method, request_headers, url)}
     accepted = inspect.signature(ClientResponse.__init__).parameters
-    response = ClientResponse(method, url, **{k: v for k, v in options.items() if k in accepted})
+
+    def bare(method: str, url: Any, status: int, headers: list, reason: str = "") -> Any:
+        options = {"writer": None, "continue100": None, "timer": TimerNoop(), "traces": [], "loop": loop,
+                   "session": session, "stream_writer": _NoWriter(),
+                   "request_info": RequestInfo(url, method, request_headers, url)}
+        response = ClientResponse(method, url, **{k: v for k, v in options.items() if k in accepted})
+        response._headers = CIMultiDictProxy(CIMultiDict(headers))
+        response._raw_headers = tuple((k.encode("latin-1"), v.encode("latin-1")) for k, v in headers)
+        response.status, response.reason = status, reason
+        return response
+
+    # A redirect chain the session followed: the responses on the way, and where it ended.
+    history = tuple(bare(hop["method"], URL(hop["url"]), hop["status"], [tuple(h) for h in hop["headers"]])
+                    for hop in meta.get("redirects") or ())
+    method, url = meta["final"] if history else (method, call.url)
+    url = URL(url)
     headers = [(k, v) for k, v in meta.get("headers") or []]
-    response._headers = CIMultiDictProxy(CIMultiDict(headers))
-    response._raw_headers = tuple((k.encode("latin-1"), v.encode("latin-1")) for k, v in headers)
-    response.status = meta.get("status", 200)
-    response.reason = meta.get("reason", "")
+    response = bare(method, url, meta.get("status", 200), headers, meta.get("reason", ""))
+    response._history = history
     response.version = HttpVersion10 if meta.get("http_version") == "HTTP/1.0" else HttpVersion11
     for value in response._headers.getall("set-cookie", ()):
         response.cookies.load(value)

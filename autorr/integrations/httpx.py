@@ -135,9 +135,9 @@ def _attach_tee(lib: Any, response: Any, handle: Any, streamed: bool, is_async: 
     if hasattr(response, "_content"):
         # Built in memory (MockTransport, a custom transport's Response(content=...)):
         # already read and decoded, so nothing will flow through a tee.
-        handle.set_response(response_meta(response.status_code, response.headers.raw,
-                                          ext.get("http_version", b"HTTP/1.1"), ext.get("reason_phrase", b""),
-                                          streamed))
+        handle.set_response(dict(response_meta(response.status_code, response.headers.raw,
+                                               ext.get("http_version", b"HTTP/1.1"), ext.get("reason_phrase", b""),
+                                               streamed), **_redirects(response)))
         handle.meta["end"] = "eof"
         handle.chunk(response.content)
         handle.finish(Status.OK)
@@ -146,9 +146,33 @@ def _attach_tee(lib: Any, response: Any, handle: Any, streamed: bool, is_async: 
     # received: the writer thread decodes them all (`decode_recorded`).
     handle.set_response({"status": response.status_code, "headers": response.headers.raw,
                          "http_version": ext.get("http_version", b"HTTP/1.1"),
-                         "reason": ext.get("reason_phrase", b""), "streamed": streamed, "decode": True})
+                         "reason": ext.get("reason_phrase", b""), "streamed": streamed, "decode": True,
+                         **_redirects(response)})
     tee_sync, tee_async, _, _ = _stream_classes(lib)
     response.stream = (tee_async if is_async else tee_sync)(response.stream, Tee(handle))
+
+
+def _redirects(response: Any) -> dict[str, Any]:
+    """The redirects the client followed: the responses on the way, and the request it
+    ended with (`response.url`). Rare, so read here, as text."""
+    if not response.history:
+        return {}
+    hops = [{"status": hop.status_code, "method": hop.request.method, "url": str(hop.request.url),
+             "headers": [(k.decode("latin-1"), v.decode("latin-1")) for k, v in hop.headers.raw]}
+            for hop in response.history]
+    return {"redirects": hops, "final": [response.request.method, str(response.request.url)]}
+
+
+def _followed(lib: Any, meta: dict[str, Any]) -> tuple[Any, list[Any]]:
+    """The request a recorded redirect chain ended with, and the responses on the way."""
+    history = []
+    for hop in meta["redirects"]:
+        step = lib.Response(hop["status"], headers=[(_wire(k), _wire(v)) for k, v in hop["headers"]],
+                            stream=lib.ByteStream(b""), request=lib.Request(hop["method"], hop["url"]))
+        step.read()  # closed, as the client leaves a redirect it followed
+        history.append(step)
+    method, url = meta["final"]
+    return lib.Request(method, url), history
 
 
 @functools.lru_cache(maxsize=None)
@@ -202,9 +226,14 @@ def _replay_response(lib: Any, request: Any, decision: Serve, is_async: bool) ->
     _, _, replay_sync, replay_async = _stream_classes(lib)
     headers, names = _headers(lib, meta.get("headers") or [])
     pieces = Pieces(event, decision.timing_preserve, request)
+    history: list[Any] = []
+    if meta.get("redirects"):
+        request, history = _followed(lib, meta)
+        names |= {b"set-cookie"} if any(r.headers.get("set-cookie") for r in history) else set()
     response = lib.Response(
         meta.get("status", 200), headers=headers, stream=(replay_async if is_async else replay_sync)(pieces),
         request=request, extensions=dict(_extensions(meta.get("http_version", "HTTP/1.1"), meta.get("reason", ""))),
+        history=history,
     )
     response.elapsed = datetime.timedelta(microseconds=event.duration_us)
     # Nothing to wait for or to decode: the recorded body is what a read would return.
@@ -223,8 +252,8 @@ def _read_whole(response: Any, body: bytes) -> None:
 def _replay_hooks(client: Any, response: Any, cookies: bool) -> list[Any]:
     """What the client would have done with a real response: keep its cookies, run its hooks."""
     try:
-        if cookies:
-            client.cookies.extract_cookies(response)
+        for hop in (*response.history, response) if cookies else ():
+            client.cookies.extract_cookies(hop)
         return list(client.event_hooks.get("response", ()))
     except Exception:  # a client without these (a subclass): nothing to run
         return []

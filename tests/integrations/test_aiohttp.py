@@ -92,6 +92,23 @@ def test_a_body_broken_midway_replays_its_chunks_then_its_error(echo_server, rec
         assert asyncio.run(agent()) == live
 
 
+def test_followed_redirects_replay_where_they_ended(echo_server, recordings):
+    url, srv = echo_server
+
+    async def agent():
+        async with aiohttp.ClientSession() as s:
+            async with s.get(url + "/redirect/2") as r:
+                return (r.status, str(r.url), r.method, (await r.json())["path"],
+                        [(h.status, str(h.url), h.headers["location"]) for h in r.history])
+
+    with autorr.recording(recordings / "aio.db"):
+        live = asyncio.run(agent())
+    assert len(live[-1]) == 2 and live[1].endswith("/a?from=redirect")
+    _stop(srv)
+    with autorr.replaying(recordings / "aio.db"):
+        assert asyncio.run(agent()) == live
+
+
 def test_connection_error_replays(recordings):
     async def call():
         async with aiohttp.ClientSession() as s:

@@ -142,6 +142,25 @@ def test_a_body_broken_midway_replays_its_chunks_then_its_error(libname, echo_se
     assert player.statistics()["matched"] == 3
 
 
+@pytest.mark.parametrize("libname", LIBS)
+def test_followed_redirects_replay_where_they_ended(libname, echo_server, recordings):
+    lib = pytest.importorskip(libname)
+    url, srv = echo_server
+
+    def agent():
+        with lib.Client(follow_redirects=True) as client:
+            r = client.get(url + "/redirect/2")
+            return (r.status_code, str(r.url), r.request.method, r.json()["path"],
+                    [(h.status_code, str(h.url), h.headers["location"]) for h in r.history])
+
+    with autorr.recording(recordings / "run.db"):
+        live = agent()
+    assert len(live[-1]) == 2 and live[1].endswith("/a?from=redirect")
+    _stop(srv)
+    with autorr.replaying(recordings / "run.db"):
+        assert agent() == live
+
+
 def test_stream_is_teed_not_buffered(echo_server, recordings):
     import httpx2
 
