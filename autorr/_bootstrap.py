@@ -2,7 +2,9 @@
 
 Python swallows exceptions raised in a ``.pth`` line and carries on, so a bad
 setting here prints one line and exits with status 2 itself: an agent must never
-run silently unrecorded because of a typo in ``AUTORR_MODE``.
+run silently unrecorded because of a typo in ``AUTORR_MODE``. Any other failure stops
+a replay the same way (the agent's calls would go live); a recording that fails to
+start for such a reason warns and lets the program run, unrecorded.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import atexit
 import os
 import sys
+import traceback
+from typing import NoReturn
 
 from ._config import Config, Mode, ReplayMode, load_config
 from ._errors import AutorrError
@@ -25,12 +29,44 @@ def boot_from_environment() -> None:
     if _booted:  # the hook may run twice (site processed twice, .pth + sitecustomize)
         return
     _booted = True
+    config = None
     try:
-        start_from_config(load_config())
+        config = load_config()
+        start_from_config(config)
     except AutorrError as exc:
-        sys.stderr.write(f"autorr: error: {exc}\n")
+        _stop(f"autorr: error: {exc}")
+    except Exception as exc:  # a bug of ours, or a damaged file a check missed
+        mode = config.mode if config is not None else os.environ.get("AUTORR_MODE", "").strip().lower()
+        # One line, as for a bad setting; where it was raised makes a bug report useful.
+        frame = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith("<frozen")][-1]
+        cause = f"{type(exc).__name__}: {exc} (at {frame.filename}:{frame.lineno})"
+        if mode == Mode.REPLAY:
+            # Replay must never run the agent with autorr off: its calls would go live.
+            where = f" ({config.recording or 'latest'} in {config.output_dir})" if config is not None else ""
+            _stop(f"autorr: error: replay could not start{where}: {cause}")
+        _session_off()
+        # A recorder that breaks must not break the program it records: it runs, unrecorded.
+        sys.stderr.write(f"autorr: warning: recording could not start, the program runs unrecorded: {cause}\n")
         sys.stderr.flush()
-        os._exit(2)
+
+
+def _stop(line: str) -> NoReturn:
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+    os._exit(2)
+
+
+def _session_off() -> None:
+    """Undo what a failed start did, so that the program runs as without autorr."""
+    try:
+        from . import _patching, _session
+
+        _session.set_default(None)
+        _patching.uninstall()
+    except Exception:  # pragma: no cover - best effort: with no session the patches only pass calls on
+        pass
+    # Its child processes inherit AUTORR_MODE: they would each start a recording of their own.
+    os.environ["AUTORR_MODE"] = "off"
 
 
 def start_from_config(config: Config) -> None:

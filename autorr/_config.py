@@ -10,6 +10,7 @@ import enum
 import json
 import math
 import os
+import stat
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Mapping
@@ -228,8 +229,16 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     import yaml  # only when a config file exists: keeps start-up light
 
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"cannot read config file {path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x}"
+                          f" at offset {exc.start})") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+    try:
+        data = yaml.safe_load(text) or {}
+    # ValueError: a date that does not exist (2024-02-30); RecursionError: absurd nesting.
+    except (yaml.YAMLError, ValueError, RecursionError) as exc:
         raise ConfigError(f"cannot read config file {path}: {exc}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path}: expected a mapping with a 'recording:' section")
@@ -250,6 +259,23 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return out
 
 
+def _config_file_exists(path: Path, explicit: str | os.PathLike[str] | None) -> bool:
+    """Whether there is a config file to read. Something there that cannot be read as one
+    is an error, not a file skipped: the process must not run with other settings than asked."""
+    where = f"AUTORR_CONFIG={str(explicit)!r}" if explicit else f"config file {path}"
+    try:
+        mode = os.stat(path).st_mode  # not Path.is_file: it raises on a folder we may not enter
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError as exc:
+        raise ConfigError(f"cannot read {where}: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(mode):
+        raise ConfigError(f"{where} is a directory, not a YAML file")
+    if not stat.S_ISREG(mode):  # a FIFO would block the start-up forever
+        raise ConfigError(f"{where} is not a regular file")
+    return True
+
+
 def load_config(environ: Mapping[str, str] | None = None, path: str | os.PathLike[str] | None = None) -> Config:
     """Build the `Config` for this process: defaults < YAML file < environment."""
     env = os.environ if environ is None else environ
@@ -257,11 +283,11 @@ def load_config(environ: Mapping[str, str] | None = None, path: str | os.PathLik
 
     explicit = path or env.get("AUTORR_CONFIG")
     config_path = Path(explicit) if explicit else Path("config/recording.yaml")
-    if explicit and not config_path.is_file():
-        raise ConfigError(f"AUTORR_CONFIG={str(explicit)!r}: no such file")
-    if config_path.is_file():
+    if _config_file_exists(config_path, explicit):
         values.update(_read_yaml(config_path))
         values["config_path"] = config_path
+    elif explicit:
+        raise ConfigError(f"AUTORR_CONFIG={str(explicit)!r}: no such file")
 
     for var, (name, enum_cls) in _ENUM_VARS.items():
         raw = env.get(var)

@@ -110,3 +110,42 @@ def test_max_file_size_from_the_environment(tmp_path, monkeypatch):
     assert load_config({"AUTORR_MAX_FILE_SIZE_MB": "off"}).max_file_size_mb == 0.0
     with pytest.raises(ConfigError, match="AUTORR_MAX_FILE_SIZE_MB='lots' is not valid"):
         load_config({"AUTORR_MAX_FILE_SIZE_MB": "lots"})
+
+
+@pytest.mark.parametrize("content, named", [
+    (b'recording:\n  output_dir: "\xff\xfe"\n', "not UTF-8 text (byte 0xff at offset 26)"),
+    (b"recording:\n  output_dir: 2024-02-30\n", "day is out of range for month"),
+    (b"recording: " + b"[" * 5000, "cannot read config file"),
+])
+def test_unreadable_yaml_is_a_config_error_naming_the_file(tmp_path, content, named):
+    path = tmp_path / "c.yaml"
+    path.write_bytes(content)
+    with pytest.raises(ConfigError) as info:
+        load_config({"AUTORR_CONFIG": str(path)})
+    assert str(info.value).startswith(f"cannot read config file {path}: ") and named in str(info.value)
+
+
+def test_a_directory_where_the_config_file_goes(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "config" / "recording.yaml").mkdir(parents=True)
+    with pytest.raises(ConfigError, match=r"^config file config/recording.yaml is a directory, not a YAML file$"):
+        load_config({})
+    with pytest.raises(ConfigError, match=r"^AUTORR_CONFIG='config' is a directory"):
+        load_config({"AUTORR_CONFIG": "config"})
+
+
+def test_a_config_file_behind_a_folder_we_may_not_enter(tmp_path, monkeypatch):
+    import os
+
+    path = tmp_path / "locked" / "c.yaml"
+    real_stat = os.stat
+
+    def stat(target, *args, **kwargs):
+        # What stat says under a folder without search permission (made here: root ignores modes).
+        if os.fspath(target) == str(path):
+            raise PermissionError(13, "Permission denied", str(target))
+        return real_stat(target, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", stat)
+    with pytest.raises(ConfigError, match=rf"^cannot read AUTORR_CONFIG='{path}': Permission denied$"):
+        load_config({"AUTORR_CONFIG": str(path)})

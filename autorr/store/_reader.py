@@ -67,6 +67,13 @@ def _hex(value: str | bytes | None) -> str | None:
     return value.hex() if isinstance(value, bytes) else value
 
 
+def _unreadable(segment: Segment, exc: sqlite3.DatabaseError) -> RecordingCorrupt:
+    # A damaged page passes the checks made on opening (header, schema version) and fails
+    # only when a query reaches it: the caller (the start-up hook, the CLI) must see a
+    # RecordingCorrupt naming the file, not a bare sqlite3 error.
+    return RecordingCorrupt(f"{segment.path}: cannot read this recording ({exc})")
+
+
 # Blob keys: hashes are unique across segments, the short ids of a compacted one only in it.
 _HASH_LENGTH = 32
 
@@ -107,9 +114,12 @@ class Reader:
 
     def _query(self, sql: str, args: tuple = (), segment: Segment | None = None) -> list[sqlite3.Row | tuple]:
         """``sql`` on one segment (default: segment 0, the whole of an unrotated recording)."""
-        conn = self._conn if segment is None else segment.conn
+        segment = segment or self._segments[0]
         with self._lock:
-            return conn.execute(sql, args).fetchall()
+            try:
+                return segment.conn.execute(sql, args).fetchall()
+            except sqlite3.DatabaseError as exc:
+                raise _unreadable(segment, exc) from None
 
     @property
     def paths(self) -> list[Path]:
@@ -187,6 +197,7 @@ class Reader:
         """`index`, and (kind, exact key) -> fingerprint: the lookup that needs no parsing."""
         out: dict[tuple[str, str], dict[int, int]] = {}
         exact: dict[tuple[str, str], str] = {}
+        ambiguous: set[tuple[str, str]] = set()
         for segment in self._segments:
             base = segment.base
             for kind, fp, occurrence, row, key in self._query(
@@ -195,7 +206,14 @@ class Reader:
                 fp = _hex(fp)
                 out.setdefault((kind, fp), {}).setdefault(occurrence, base + row)
                 if key is not None:
-                    exact[(kind, _hex(key))] = fp
+                    key = (kind, _hex(key))
+                    if exact.setdefault(key, fp) != fp:
+                        ambiguous.add(key)
+        # The exact key hashes the bytes sent, not all the fingerprint depends on (the same body
+        # sent as JSON and as text/plain): a key seen with two fingerprints cannot stand for
+        # either, and the player computes the fingerprint of such a call instead.
+        for key in ambiguous:
+            del exact[key]
         return out, exact
 
     @property
@@ -238,11 +256,14 @@ class Reader:
             if row is None:
                 segment, first = self._segment(event_id)
                 base = segment.base
-                self._ahead = {base + r[0]: r for r in segment.conn.execute(
-                    "SELECT e.id, e.seq, e.kind, e.fingerprint, e.occurrence, e.started_at, e.duration_us, e.status,"
-                    " e.response, e.chunks, e.error, e.body, b.codec, b.data, b.size FROM events e"
-                    " LEFT JOIN blobs b ON b.hash = e.body WHERE e.id >= ? ORDER BY e.id LIMIT ?",
-                    (first, self.READ_AHEAD))}
+                try:
+                    self._ahead = {base + r[0]: r for r in segment.conn.execute(
+                        "SELECT e.id, e.seq, e.kind, e.fingerprint, e.occurrence, e.started_at, e.duration_us,"
+                        " e.status, e.response, e.chunks, e.error, e.body, b.codec, b.data, b.size FROM events e"
+                        " LEFT JOIN blobs b ON b.hash = e.body WHERE e.id >= ? ORDER BY e.id LIMIT ?",
+                        (first, self.READ_AHEAD))}
+                except sqlite3.DatabaseError as exc:
+                    raise _unreadable(segment, exc) from None
                 row = self._ahead.pop(event_id, None)
         if row is None:
             raise KeyError(event_id)

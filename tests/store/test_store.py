@@ -208,3 +208,73 @@ def test_request_headers_are_stored_once_whatever_their_content_length():
     again = headers_ref([("Accept", "*/*"), ("content-length", "99999")], sink, list)
     assert first is again and first == [["Accept", "*/*"]]
     assert headers_ref([("Accept", "text/html")], sink, list) == [["Accept", "text/html"]]
+
+
+def _damage_all_but_the_first_page(path):
+    """Zero every page after the first: header and schema (page 1) stay intact, so the file
+    opens, and the first query to reach the data fails."""
+    data = bytearray(path.read_bytes())
+    page = int.from_bytes(data[16:18], "big")
+    assert len(data) > page and not path.with_name(path.name + "-wal").exists()
+    data[page:] = bytes(len(data) - page)
+    path.write_bytes(bytes(data))
+
+
+def test_a_damaged_page_is_a_recording_corrupt_naming_the_file(tmp_path):
+    path = tmp_path / "r.db"
+    writer = Writer(path, redactor=Redactor(environ={}))
+    for i in range(20):
+        writer.put(_event(i, [{"role": "user", "content": f"message {i} " * 200}]))
+    writer.close()
+    _damage_all_but_the_first_page(path)
+    with Reader(path) as reader:  # opening reads the header only
+        for read in (reader.meta, lambda: reader.fingerprint_version, reader.indexes, reader.checkpoints,
+                     lambda: list(reader.events()), lambda: reader.answer(1)):
+            with pytest.raises(RecordingCorrupt, match=rf"^{path}: cannot read this recording \(.*malformed"):
+                read()
+
+
+def test_one_body_sent_with_two_content_types_replays_in_order(echo_server, tmp_path):
+    """The exact key hashes the bytes, the fingerprint the content type too: a key seen with
+    two fingerprints is left out of the exact index, and such calls are fingerprinted."""
+    import httpx2
+
+    import autorr
+
+    url = echo_server[0] + "/ask"
+    types = ("application/json", "text/plain", "application/json")
+
+    def calls(client):
+        return [client.post(url, content=b'{"q": 1}', headers={"content-type": t}).json() for t in types]
+
+    with httpx2.Client() as client:
+        with autorr.recording(tmp_path / "r.db"):
+            recorded = calls(client)
+        with Reader(tmp_path / "r.db") as reader:
+            index, exact = reader.indexes()
+            assert len(index) == 2 and exact == {}
+        with autorr.replaying(tmp_path / "r.db") as player:
+            assert calls(client) == recorded
+        assert player.statistics()["matched"] == 3
+
+
+def test_a_full_disk_is_reported_as_such(tmp_path, caplog):
+    """SQLite rolls the transaction back itself when the disk fills: the writer's own
+    rollback then fails, and that failure must not stand in for the cause."""
+    import os
+
+    path = tmp_path / "r.db"
+    writer = Writer(path, redactor=Redactor(environ={}), synchronous=True)
+    writer.put(_event(0, [{"role": "user", "content": "first"}]))
+    # The file may not grow by a page: as a full disk, with SQLite's own SQLITE_FULL.
+    (pages,) = writer._conn.execute("PRAGMA page_count").fetchone()
+    writer._conn.execute(f"PRAGMA max_page_count = {pages}")
+    with caplog.at_level("ERROR", logger="autorr"):
+        writer.put(_event(1, [{"role": "user", "content": "second"}], body=os.urandom(100_000)))
+    assert str(writer.failed) == "database or disk is full"
+    assert caplog.messages == [f"autorr: could not write 1 item(s) to {path}: database or disk is full"]
+    writer._conn.execute("PRAGMA max_page_count = 1000000")  # space freed: the next call lands
+    writer.put(_event(2, [{"role": "user", "content": "third"}]))
+    writer.close()
+    with Reader(path) as reader:
+        assert [e.seq for e in reader.events()] == [0, 2]
