@@ -186,9 +186,12 @@ class Recorder(_session.Scoped):
         if taken is not None and not join:
             raise ConfigError(f"recording {self.id!r} already exists at {taken}; choose another id")
         try:
+            # A process joining its parent's recording (a spawned pool worker, a tool run
+            # as a python subprocess) commits each event before the call returns: pools
+            # end their workers with SIGTERM (`with Pool()`), before a writer thread's turn.
             self._writer = Writer(self.path, redactor=self.redactor, compression=self.config.compression,
                                   on_error=self._on_write_error, enrich=_enrich, warm=_warm,
-                                  max_bytes=self._max_bytes)
+                                  max_bytes=self._max_bytes, synchronous=join)
         except (OSError, sqlite3.Error) as exc:
             raise ConfigError(f"cannot write recording {self.path} (AUTORR_DIR={self.directory}): {exc}") from None
         self._pid = _pid

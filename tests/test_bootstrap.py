@@ -186,18 +186,91 @@ def test_tools_replay_without_running_anything(run_agent, echo_server, llm_serve
     assert (len(srv.RequestHandlerClass.hits), llm_server.hits) == (echo_hits, llm_hits)
 
 
-def test_forked_pool_workers_record_into_the_same_file(run_agent, echo_server, recordings):
-    """multiprocessing's fork pool, in an agent process of its own (forking pytest itself,
-    with its many threads, is what Python warns about)."""
+@pytest.mark.parametrize("start", ["fork", "spawn"])
+def test_pool_workers_record_into_the_same_file(run_agent, echo_server, recordings, start):
+    """multiprocessing's pools, in an agent process of its own (forking pytest itself, with
+    its many threads, is what Python warns about). `with Pool()` ends the workers with
+    SIGTERM: each worker's calls must be on disk by the time they return."""
     url, srv = echo_server
-    recorded = run_agent("pool_agent.py", env={"AUTORR_MODE": "record", "AUTORR_RECORDING_ID": "pool"}, url=url,
-                         timeout=60)
+    recorded = run_agent("pool_agent.py", env={"AUTORR_MODE": "record", "AUTORR_RECORDING_ID": "pool",
+                                               "POOL_START": start}, url=url, timeout=60)
     assert recorded.returncode == 0, recorded.stderr
     with Reader(recordings / "pool.db") as reader:
         assert reader.count()[0] == 6 and reader.meta()["manifest"]["total_events"] >= 0
         assert len({e.pid for e in reader.events()}) >= 2
     _stop(srv)
-    replayed = run_agent("pool_agent.py", env={"AUTORR_MODE": "replay", "AUTORR_RECORDING": "pool"}, url=url,
-                         timeout=60)
+    replayed = run_agent("pool_agent.py", env={"AUTORR_MODE": "replay", "AUTORR_RECORDING": "pool",
+                                               "POOL_START": start}, url=url, timeout=60)
     assert replayed.returncode == 0, replayed.stderr
     assert replayed.stdout == recorded.stdout
+
+
+def test_a_damaged_recording_stops_the_replay_before_any_call(run_agent, echo_server, recordings):
+    """Header and schema intact, a data page zeroed: the file opens, its first query fails."""
+    url, srv = echo_server
+    assert run_agent("plain_http.py", env={"AUTORR_MODE": "record", "AUTORR_RECORDING_ID": "r"}, url=url) \
+        .returncode == 0
+    path = recordings / "r.db"
+    data = bytearray(path.read_bytes())
+    page = int.from_bytes(data[16:18], "big")
+    data[page:] = bytes(len(data) - page)
+    path.write_bytes(bytes(data))
+    hits = len(srv.RequestHandlerClass.hits)
+    result = run_agent("plain_http.py", env={"AUTORR_MODE": "replay", "AUTORR_RECORDING": "r"}, url=url)
+    assert result.returncode == 2 and "AGENT RAN" not in result.stdout
+    assert len(srv.RequestHandlerClass.hits) == hits  # nothing went live
+    assert result.stderr.splitlines() == [
+        f"autorr: error: {path}: cannot read this recording (database disk image is malformed)"]
+    show = subprocess.run([sys.executable, "-m", "autorr", "show", "r", "--dir", str(recordings)],
+                          capture_output=True, text=True, timeout=60)
+    assert show.returncode == 2 and show.stderr == result.stderr
+
+
+def test_a_config_file_that_is_not_utf8_stops_the_agent_with_exit_2(run_agent, tmp_path):
+    config = tmp_path / "recording.yaml"
+    config.write_bytes(b'recording:\n  output_dir: "\xff\xfe"\n')
+    result = run_agent("plain_http.py", env={"AUTORR_MODE": "record", "AUTORR_CONFIG": str(config)})
+    assert result.returncode == 2 and "AGENT RAN" not in result.stdout
+    assert result.stderr.splitlines() == [
+        f"autorr: error: cannot read config file {config}: not UTF-8 text (byte 0xff at offset 26)"]
+
+
+# The start-up hook with a failure of ours in it: the hook is called by hand, as the
+# `.pth` line would, after breaking the start method (AUTORR_MODE reaches it after start-up).
+_BROKEN_START = """
+import os, sys
+os.environ["AUTORR_MODE"] = sys.argv[1]
+from autorr import Recorder, Player
+from autorr._bootstrap import boot_from_environment
+def start(self, *args, **kwargs):
+    raise RuntimeError("a bug in autorr")
+Recorder.start = Player.start = start
+boot_from_environment()
+import httpx2
+print("AGENT RAN", httpx2.get(sys.argv[2] + "/x").status_code, os.environ["AUTORR_MODE"], flush=True)
+"""
+
+
+def _broken_start(mode, url, recordings):
+    return subprocess.run([sys.executable, "-c", _BROKEN_START, mode, url],
+                          env=_clean_env({"AUTORR_DIR": str(recordings)}), capture_output=True, text=True,
+                          timeout=60)
+
+
+def test_an_internal_error_at_start_stops_a_replay(echo_server, recordings):
+    url, srv = echo_server
+    result = _broken_start("replay", url, recordings)
+    assert result.returncode == 2 and "AGENT RAN" not in result.stdout
+    assert not srv.RequestHandlerClass.hits
+    assert result.stderr.splitlines() == [f"autorr: error: replay could not start (latest in {recordings}):"
+                                          f" RuntimeError: a bug in autorr (at <string>:7)"]
+
+
+def test_an_internal_error_at_start_lets_a_recorded_program_run_unrecorded(echo_server, recordings):
+    url, srv = echo_server
+    result = _broken_start("record", url, recordings)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "AGENT RAN 200 off\n"  # its child processes will not try either
+    assert result.stderr.splitlines() == ["autorr: warning: recording could not start, the program runs unrecorded:"
+                                          " RuntimeError: a bug in autorr (at <string>:7)"]
+    assert srv.RequestHandlerClass.hits == ["/x"] and list_recordings(recordings) == []

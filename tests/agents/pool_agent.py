@@ -1,4 +1,5 @@
-"""Tools fanned out to a fork pool: every worker's calls land in the one recording."""
+"""Tools fanned out to a pool (POOL_START: fork, spawn, forkserver): every worker's calls
+land in the one recording, though `with Pool()` ends the workers with SIGTERM."""
 
 import multiprocessing
 import os
@@ -13,5 +14,5 @@ def fetch(path):
 
 
 if __name__ == "__main__":
-    with multiprocessing.get_context("fork").Pool(2) as pool:
+    with multiprocessing.get_context(os.environ.get("POOL_START", "fork")).Pool(2) as pool:
         print(pool.map(fetch, [f"/w{i}" for i in range(6)]))
