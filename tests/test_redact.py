@@ -96,8 +96,8 @@ def _scrub_unanchored(r: Redactor, data: bytes) -> bytes:
 
     if r._known_re is not None:
         data = r._known_re.sub(MASK.encode(), data)
-    for pattern, _ in r._patterns:
-        data = pattern.sub(MASK.encode(), data)
+    for pattern, _, group in r._patterns:
+        data = pattern.sub(_redact._mask_group(group), data)
     if r._patterns:
         data = _redact._NAMED.sub(_redact._mask_named, data)
     return data
@@ -115,6 +115,8 @@ def test_anchored_scrub_equals_running_every_pattern_everywhere():
         b"4111 1111 1111 1111", b"x@example.org", b"sk-", b"_key", b"=", b'key"', b"aiza", b"hf_", b"\n", b" ",
         b"MY_TOKEN = abcdefgh", b"x_Key\t=\tvalue1234", b'"input_tokens": 3, "charset=utf-8"', b";DB_PASSWD=",
         b"-----BEGIN EC PRIVATE KEY-----\nabc\n-----END EC PRIVATE KEY-----", b"lorem ipsum", b'{"a": 1}',
+        b"postgres://app:pw_123456@db/x", b"http://host:8080/a@b", b"password=Tr0ub4dor3", b"?secret=abc12345&q=1",
+        b"\\npassword = hunter22x", b"://", b"@",
     ]
     for level in (RedactionLevel.MINIMAL, RedactionLevel.MODERATE, RedactionLevel.STRICT):
         r = Redactor(level, environ={"SERVICE_TOKEN": "known-secret-value-1"})
@@ -142,3 +144,65 @@ def test_header_lists_without_credentials_pass_whole_and_others_pair_by_pair():
         headers = [(rng.choice(names), f"value-{rng.randint(10000000, 99999999)}") for _ in range(rng.randint(0, 6))]
         want = [(k, MASK if is_secret_header(k) else v) for k, v in headers]
         assert Redactor(environ={}).headers(headers) == want, headers
+
+
+def test_a_secret_split_across_chunks_is_masked_and_the_other_boundaries_stay():
+    r = Redactor(environ={})
+    token = b"ghp_" + b"aB3dE6gH9jK2mN5pQ8sT1vW4yZ7bC0eF3hJ6"
+    parts = [b"data: one\n\n", b"data: token " + token[:10], token[10:] + b" end\n\n", b"data: [DONE]\n\n"]
+    chunks = [(len(p), 1000 * i) for i, p in enumerate(parts)]
+    body, out = r.scrub_chunked(b"".join(parts), chunks)
+    assert token not in body and body == b"data: one\n\ndata: token " + MASK.encode() + b" end\n\ndata: [DONE]\n\n"
+    pieces, pos = [], 0
+    for size, _ in out:
+        pieces.append(body[pos:pos + size])
+        pos += size
+    # the mask goes out with the chunk that completed the secret, at that chunk's time
+    assert pieces == [b"data: one\n\n", b"data: token ", MASK.encode() + b" end\n\n", b"data: [DONE]\n\n"]
+    assert [offset for _, offset in out] == [0, 1000, 2000, 3000]
+    # a chunk that held nothing but a piece of a secret is dropped, not left empty
+    body, out = r.scrub_chunked(b"x " + token, [(6, 0), (10, 1), (len(token) - 14, 2)])
+    assert body == b"x " + MASK.encode() and out == [(2, 0), (len(MASK), 2)]
+
+
+def test_passwords_in_urls_and_assignments_from_moderate_on():
+    r = Redactor(environ={})
+    assert r.scrub(b'{"db": "postgres://app:DbUrlPw_5566778899@db/x"}') == \
+        f'{{"db": "postgres://app:{MASK}@db/x"}}'.encode()
+    assert r.scrub(b"login with password=Tr0ub4dorAnd3horse") == f"login with password={MASK}".encode()
+    # a file read stored as a JSON string: its line breaks are escapes
+    assert r.scrub(b'"[db]\\npassword = FilePassw0rd_24680\\nhost = x"') == \
+        f'"[db]\\npassword = {MASK}\\nhost = x"'.encode()
+    assert r.scrub(b"GET /cb?secret=qsec_ZXCV12345&q=weather") == f"GET /cb?secret={MASK}&q=weather".encode()
+    for harmless in (b"http://host:8080/a@b", b"ssh://git@github.com/x", b"password_hint=none"):
+        assert r.scrub(harmless) == harmless
+    assert r.scrub(b"DbUrlPw_5566778899 Tr0ub4dorAnd3horse") == f"{MASK} {MASK}".encode()  # learned
+    minimal = Redactor(RedactionLevel.MINIMAL, environ={})
+    assert minimal.scrub(b"password=Tr0ub4dorAnd3horse") == b"password=Tr0ub4dorAnd3horse"
+
+
+def test_values_under_credential_names_are_learned_when_they_look_like_secrets():
+    r = Redactor(environ={})
+    r.scrub(b'{"api_key": "bk_body_api_7H6G5F4E3D2C1B0A", "nested": {"client_secret": "bcl_0987poiuytrewq"}}')
+    r.scrub(b'API_KEY = os.getenv("KEY")\nSECRET=YOUR_SECRET_HERE')  # code and placeholders: not learned
+    echo = b"echo bk_body_api_7H6G5F4E3D2C1B0A bcl_0987poiuytrewq os.getenv( YOUR_SECRET_HERE"
+    assert r.scrub(echo) == f"echo {MASK} {MASK} os.getenv( YOUR_SECRET_HERE".encode()
+    # learned while scrubbing a text: an occurrence before the name in that text goes too
+    assert r.scrub(b"s3cr3t-value-42 APP_SECRET=s3cr3t-value-42") == f"{MASK} APP_SECRET={MASK}".encode()
+
+
+def test_credential_query_parameters_and_url_passwords_are_masked_and_learned_at_every_level():
+    r = Redactor(RedactionLevel.MINIMAL, environ={})
+    query = [("key", "AIzaSyD-9tSrke72Pou"), ("secret", "qsec_ZXCVBNM1234"), ("page_token", "p2"), ("q", "weather")]
+    url, masked = r.url("http://admin:Sup3rS3cretPw42@h/echo?key=AIzaSyD-9tSrke72Pou&secret=qsec_ZXCVBNM1234"
+                        "&page_token=p2&q=weather", query, frozenset({"key"}))
+    assert masked == [("key", MASK), ("secret", MASK), ("page_token", "p2"), ("q", "weather")]
+    assert url == f"http://admin:{MASK}@h/echo?key={MASK}&secret={MASK}&page_token=p2&q=weather"
+    assert r.scrub(b"echo AIzaSyD-9tSrke72Pou qsec_ZXCVBNM1234 Sup3rS3cretPw42") == \
+        f"echo {MASK} {MASK} {MASK}".encode()
+
+
+def test_credentials_handed_to_a_subprocess_are_learned():
+    r = Redactor(environ={})
+    r.learn_environ({"DB_PASSWORD": "SubEnvPw_1357924680", "HOME": "/home/someone"})
+    assert r.scrub(b"SubEnvPw_1357924680 /home/someone") == f"{MASK} /home/someone".encode()

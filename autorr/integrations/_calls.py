@@ -3,11 +3,15 @@
 A call is described as a `CallRequest` with a JSON payload, so fingerprints,
 matching, diffs and storage work as for HTTP. Its result is stored as JSON when it
 is plain data and pickled otherwise (a recording is the user's own data).
+
+Bytes (and pickles) are stored as JSON text, never base64: the writer scrubs every
+stored byte for secrets, and a secret inside base64 is one it cannot see.
 """
 
 from __future__ import annotations
 
 import base64
+import io
 import pickle
 from typing import Any, Awaitable, Callable, TypeVar
 
@@ -17,7 +21,7 @@ from .._events import CallRequest, Kind, Status
 from .._session import Serve, active
 from ..replay._fingerprint import canonical_json
 
-__all__ = ["arun", "call_request", "decode_value", "encode_value", "plain", "run"]
+__all__ = ["arun", "call_request", "decode_bytes", "decode_value", "encode_bytes", "encode_value", "plain", "run"]
 
 T = TypeVar("T")
 
@@ -35,25 +39,94 @@ def plain(value: Any, depth: int = 0) -> bool:
     return False
 
 
-def encode_value(value: Any) -> dict[str, Any]:
+def encode_bytes(data: bytes) -> dict[str, str]:
+    """Bytes as JSON text the writer can scrub: UTF-8 as it reads, anything else byte for
+    character (latin-1: ASCII secrets stay ASCII in it, and a mask is ASCII too)."""
+    try:
+        return {"utf8": data.decode()}
+    except UnicodeDecodeError:
+        return {"latin1": data.decode("latin-1")}
+
+
+def decode_bytes(data: dict[str, str] | str) -> bytes:
+    if isinstance(data, str):  # recorded before: base64
+        return base64.b64decode(data)
+    if "utf8" in data:
+        return data["utf8"].encode()
+    if "latin1" in data:
+        return data["latin1"].encode("latin-1", "replace")
+    return base64.b64decode(data["b64"])
+
+
+def encode_value(value: Any, scrub: Callable[[bytes], bytes] | None = None) -> dict[str, Any]:
+    """``value`` as stored. ``scrub`` (the recording's redactor) cleans what a pickle holds."""
     if plain(value):
         return {"json": value}
     if isinstance(value, bytes):
-        return {"bytes": base64.b64encode(value).decode()}
+        return {"bytes": encode_bytes(value)}
     try:
-        return {"pickle": base64.b64encode(pickle.dumps(value)).decode(), "repr": repr(value)[:500]}
+        data = _pickle(value, scrub)
     except Exception:
+        data = None
+    if data is None:
         return {"repr": repr(value)[:500], "unpicklable": True}
+    return {"pickle": encode_bytes(data), "repr": repr(value)[:500]}
 
 
 def decode_value(data: dict[str, Any]) -> Any:
     if "json" in data:
         return data["json"]
     if "bytes" in data:
-        return base64.b64decode(data["bytes"])
+        return decode_bytes(data["bytes"])
     if "pickle" in data:
-        return pickle.loads(base64.b64decode(data["pickle"]))  # noqa: S301 - the user's own recording
+        try:
+            return pickle.loads(decode_bytes(data["pickle"]))  # noqa: S301 - the user's own recording
+        except Exception as exc:
+            # The writer masked a secret it learned after this value was pickled: the
+            # lengths in the pickle no longer fit. The secret stayed off the disk, and so did the value.
+            raise ValueError(f"the recorded value was redacted and cannot be restored: {data.get('repr')}") from exc
     raise ValueError(f"the recorded value could not be stored: {data.get('repr')}")
+
+
+class _ScrubbingUnpickler(pickle._Unpickler):  # type: ignore[name-defined]  # the Python one: its opcodes can be wrapped
+    """Loads a pickle with every str and bytes in it scrubbed."""
+
+    dispatch = dict(pickle._Unpickler.dispatch)  # type: ignore[attr-defined]
+
+    def __init__(self, data: bytes, scrub: Callable[[bytes], bytes]) -> None:
+        super().__init__(io.BytesIO(data))
+        self.scrub = scrub
+
+
+def _scrubbing(load: Callable[[Any], None]) -> Callable[[Any], None]:
+    def wrapper(self: _ScrubbingUnpickler) -> None:
+        load(self)
+        value = self.stack[-1]
+        if isinstance(value, str):
+            self.stack[-1] = self.scrub(value.encode("utf-8", "surrogatepass")).decode("utf-8", "surrogatepass")
+        elif isinstance(value, (bytes, bytearray)):
+            self.stack[-1] = type(value)(self.scrub(bytes(value)))
+    return wrapper
+
+
+for _op in (pickle.UNICODE, pickle.BINUNICODE, pickle.SHORT_BINUNICODE, pickle.BINUNICODE8, pickle.STRING,
+            pickle.BINSTRING, pickle.SHORT_BINSTRING, pickle.BINBYTES, pickle.SHORT_BINBYTES, pickle.BINBYTES8,
+            pickle.BYTEARRAY8):
+    _ScrubbingUnpickler.dispatch[_op[0]] = _scrubbing(_ScrubbingUnpickler.dispatch[_op[0]])
+
+
+def _pickle(value: Any, scrub: Callable[[bytes], bytes] | None) -> bytes | None:
+    """``value`` pickled with no secret in it; None when that cannot be done.
+
+    Masking a secret inside the pickle's bytes would break the length in front of it,
+    so a pickle that holds one is loaded back with its strings scrubbed and pickled
+    again: replay gets the value with "[REDACTED]" where the secret was, as it does for
+    JSON. The writer scrubs the stored text again (for secrets it learns later)."""
+    data = pickle.dumps(value)
+    if scrub is None or scrub(data) == data:
+        return data
+    clean = pickle.dumps(_ScrubbingUnpickler(data, scrub).load())
+    return clean if scrub(clean) == clean else None  # a secret the strings do not hold: keep no pickle
 
 
 def fingerprintable(value: Any) -> Any:
@@ -65,7 +138,7 @@ def fingerprintable(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): fingerprintable(v) for k, v in value.items()}
     if isinstance(value, bytes):
-        return {"bytes": base64.b64encode(value).decode()}
+        return {"bytes": encode_bytes(value)}
     return {"repr": repr(value)}
 
 
@@ -75,15 +148,27 @@ def call_request(kind: Kind, target: str, payload: dict[str, Any]) -> CallReques
                        query=[], headers=[], body=body, content_type="application/json")
 
 
-def record_result(handle: Any, result: dict[str, Any]) -> None:
+def redactor_of(handle: Any) -> Any:
+    """The redactor of the recording ``handle`` records into (None if it has none)."""
+    return getattr(getattr(handle, "recorder", None), "redactor", None)
+
+
+def scrubber(handle: Any) -> Callable[[bytes], bytes] | None:
+    """The recording's scrubber, for what the writer cannot scrub itself (a pickle)."""
+    redactor = redactor_of(handle)
+    return None if redactor is None else redactor.scrub
+
+
+def record_result(handle: Any, value: Any) -> None:
     handle.set_response({"status": 0})
-    handle.chunk(orjson.dumps(result))
+    handle.chunk(orjson.dumps({"value": encode_value(value, scrubber(handle))}))
     handle.finish(Status.OK)
 
 
 def record_error(handle: Any, exc: BaseException) -> None:
     handle.set_response({"status": 1})
-    handle.chunk(orjson.dumps({"raised": encode_value(exc), "type": type(exc).__qualname__, "message": str(exc)}))
+    raised = encode_value(exc, scrubber(handle))
+    handle.chunk(orjson.dumps({"raised": raised, "type": type(exc).__qualname__, "message": str(exc)}))
     handle.finish(Status.OK)
 
 
@@ -118,7 +203,7 @@ def run(kind: Kind, target: str, payload: dict[str, Any], live: Callable[[], T])
     except Exception as exc:
         record_error(decision.handle, exc)
         raise
-    record_result(decision.handle, {"value": encode_value(value)})
+    record_result(decision.handle, value)
     return value
 
 
@@ -133,5 +218,5 @@ async def arun(kind: Kind, target: str, payload: dict[str, Any], live: Callable[
     except Exception as exc:
         record_error(decision.handle, exc)
         raise
-    record_result(decision.handle, {"value": encode_value(value)})
+    record_result(decision.handle, value)
     return value

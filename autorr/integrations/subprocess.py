@@ -14,7 +14,6 @@ on a library's caching.
 
 from __future__ import annotations
 
-import base64
 import inspect
 import io
 import logging
@@ -29,7 +28,7 @@ import wrapt
 from .._events import Kind, Status
 from .._patching import Patch
 from .._session import Serve, active
-from ._calls import call_request, encode_value, recorded_result
+from ._calls import call_request, decode_bytes, encode_bytes, encode_value, recorded_result, redactor_of
 
 __all__ = ["PATCHES"]
 
@@ -75,17 +74,18 @@ def _text_mode(params: dict[str, Any]) -> bool:
 
 
 def _encode_output(data: Any) -> Any:
+    # Bytes as text too (see `encode_bytes`): the writer scrubs secrets in text only.
     if data is None:
         return None
     if isinstance(data, str):
         return {"text": data}
-    return {"b64": base64.b64encode(bytes(data)).decode()}
+    return encode_bytes(bytes(data))
 
 
 def _decode_output(data: Any, text: bool, params: dict[str, Any]) -> Any:
     if data is None:
         return None
-    value = data["text"] if "text" in data else base64.b64decode(data["b64"])
+    value = data["text"] if "text" in data else decode_bytes(data)
     encoding = params.get("encoding") or "utf-8"
     if text and isinstance(value, bytes):
         return value.decode(encoding, params.get("errors") or "strict")
@@ -172,6 +172,18 @@ def _changed_env(env: Any) -> list[str]:
     return sorted(k for k in keys if os.environ.get(k) != env.get(k))
 
 
+def _learn_env(handle: Any, env: Any) -> None:
+    """Credentials handed to the child only (``env=dict(os.environ, DB_PASSWORD=...)``) are
+    no secret the recording knows from its own environment: learn them, or the child
+    echoing one would store it."""
+    redactor = redactor_of(handle)
+    if env is not None and redactor is not None:
+        try:
+            redactor.learn_environ({os.fsdecode(k): os.fsdecode(v) for k, v in env.items()})
+        except (TypeError, ValueError, AttributeError):  # an env Popen itself will refuse
+            pass
+
+
 def _init(module: Any):
     def wrapper(wrapped, instance, args, kwargs):
         session = active()
@@ -197,6 +209,7 @@ def _init(module: Any):
         handle = state.handle = decision.handle
         handle.meta.update(cwd=os.fspath(params["cwd"]) if params.get("cwd") else None,
                            env_changed=_changed_env(params.get("env")))
+        _learn_env(handle, params.get("env"))
         try:
             wrapped(*args, **kwargs)
         except Exception as exc:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import collections
 import logging
 import os
+import sqlite3
 import threading
 import time
 import weakref
@@ -27,7 +28,7 @@ from typing import Any, Callable
 import orjson
 
 from .._events import CallRequest, Event, text_response
-from .._redact import MASK, Redactor
+from .._redact import Redactor
 from ..replay._fingerprint import (FINGERPRINT_V1, FINGERPRINT_V2, SECRET_QUERY_PARAMS, canonical_fingerprint,
                                    exact_key, request_fingerprint)
 from ._codec import BlobSink, headers_ref, split_json, zstd_compress
@@ -347,7 +348,13 @@ class Writer:
                     self._put_meta(conn, metas)
                 conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                # After some errors (disk full, I/O) SQLite has rolled back already: a failing
+                # ROLLBACK must not replace the error that says what went wrong.
+                if conn.in_transaction:
+                    try:
+                        conn.execute("ROLLBACK")
+                    except sqlite3.Error as exc:
+                        log.debug("autorr: rollback on %s failed: %s", self.path, exc)
                 raise
         except BaseException:
             self._known.difference_update(row[0] for row in sink.rows)  # those blobs never landed
@@ -409,12 +416,14 @@ class Writer:
         if response is not None:
             response = text_response(response)
             response["headers"] = self.redactor.headers(response["headers"])
+        # The request first: the credentials its body carries are learned there, and a
+        # server or a child that echoes them back has them masked in the body.
+        request_text, response_text, error_text, meta_text = self._jsons(request, response, event.error,
+                                                                         event.meta or None)
         if event.body is not None:
             body, chunks = self.redactor.scrub_chunked(event.body, chunks)
             body_ref = sink.put(body, scrub=False)
             self.chunks_written += len(chunks or ())
-        request_text, response_text, error_text, meta_text = self._jsons(request, response, event.error,
-                                                                         event.meta or None)
         return (
             event.seq, event.kind, event.fingerprint, event.occurrence, event.started_at, event.duration_us,
             event.status, event.summary, request_text, response_text, body_ref,
@@ -463,10 +472,8 @@ class Writer:
             self.models.add(model)
 
     def _request_dict(self, req: CallRequest, sink: BlobSink, grown: Growth | None = None) -> dict[str, Any]:
-        query = [(k, MASK if k.lower() in SECRET_QUERY_PARAMS else v) for k, v in req.query]
-        url = req.url
-        if any(k.lower() in SECRET_QUERY_PARAMS for k, _ in req.query):
-            url = url.split("?", 1)[0] + "?" + "&".join(f"{k}={v}" for k, v in query)
+        # Before the body and the response: the credentials it learns are masked in those too.
+        url, query = self.redactor.url(req.url, req.query, SECRET_QUERY_PARAMS)
         out: dict[str, Any] = {
             "method": req.method, "url": url, "host": req.host, "path": req.path, "query": query,
             "headers": headers_ref(req.headers, sink, self.redactor.headers), "content_type": req.content_type,

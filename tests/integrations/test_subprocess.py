@@ -69,3 +69,44 @@ def test_standard_library_probes_are_left_alone(recordings):
         platform._uname_cache = None  # force a fresh `uname -p`, as the openai SDK triggers
         platform.processor()
     assert rec.manifest.total_events == 0
+
+
+GITHUB_TOKEN = "ghp_aB3dE6gH9jK2mN5pQ8sT1vW4yZ7bC0eF3hJ6"
+
+
+def _decoded(path):
+    return repr([(e.inputs, e.outputs, e.metadata) for e in autorr.get_recorded_events(path)])
+
+
+def test_secrets_in_byte_output_are_scrubbed(recordings, monkeypatch):
+    """Output read as bytes is stored as text, so the writer scrubs it as it does text
+    output; a credential handed to the child through ``env=`` is learned and masked."""
+    import os
+
+    monkeypatch.setenv("MY_SERVICE_TOKEN", "EnvTok_8642097531_abcdef")
+
+    def agent():
+        return [subprocess.run(["echo", f"token {GITHUB_TOKEN}"], capture_output=True).stdout,
+                subprocess.check_output(["sh", "-c", "echo $MY_SERVICE_TOKEN"]),
+                subprocess.check_output(["sh", "-c", "echo $DB_PASSWORD"],
+                                        env=dict(os.environ, DB_PASSWORD="SubEnvPw_1357924680")),
+                subprocess.check_output(["printf", "\\377\\376 ghp_Zz9Yy8Xx7Ww6Vv5Uu4Tt3Ss2Rr1Qq0Pp9Oo8"])]
+
+    with autorr.recording(recordings / "sp.db"):
+        live = agent()
+    assert live[0] == f"token {GITHUB_TOKEN}\n".encode()
+    stored = _decoded(recordings / "sp.db")
+    for secret in (GITHUB_TOKEN, "EnvTok_8642097531_abcdef", "SubEnvPw_1357924680", "ghp_Zz9Yy8Xx7Ww6Vv5Uu4"):
+        assert secret not in stored
+    with autorr.replaying(recordings / "sp.db"):
+        assert agent() == [b"token [REDACTED]\n", b"[REDACTED]\n", b"[REDACTED]\n", b"\xff\xfe [REDACTED]"]
+
+
+def test_a_credential_in_the_command_is_masked_where_the_child_echoes_it(recordings):
+    # The request (argv) is scrubbed before the output: what it teaches is masked there too.
+    argv = ["sh", "-c", 'echo "${0#*=}"', "DB_PASSWORD=Tr0ub4dorAnd3horse"]
+    with autorr.recording(recordings / "sp.db"):
+        assert subprocess.check_output(argv, text=True) == "Tr0ub4dorAnd3horse\n"
+    assert "Tr0ub4dorAnd3horse" not in _decoded(recordings / "sp.db")
+    with autorr.replaying(recordings / "sp.db"):
+        assert subprocess.check_output(argv, text=True) == "[REDACTED]\n"
