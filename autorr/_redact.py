@@ -167,6 +167,33 @@ def is_secret_header(name: str) -> bool:
     return bool(_SECRET_HEADER.search(name))
 
 
+# Cookies keep their names and attributes, their values masked: a client's cookie jar
+# then takes a replayed Set-Cookie as it took the live one (a bare mask is no cookie).
+_COOKIE_HEADERS = ("set-cookie", "cookie")
+_COOKIE_ATTRIBUTES = frozenset({"path", "expires", "max-age", "domain", "samesite", "priority", "version", "comment"})
+# Between cookies: ";", or the ", " requests joins Set-Cookie headers with (not the one
+# inside an Expires date: a name and "=" must follow).
+_COOKIE_SPLIT = re.compile(r"(;|,(?=\s*[^;,=\s]+=))")
+
+
+def _mask_cookies(value: str, learned: list[str]) -> str:
+    """``a=1; b=2`` (Cookie), ``sid=abc; Path=/; HttpOnly`` (Set-Cookie), several Set-Cookie
+    joined by ", " (requests): each cookie's value masked, attributes kept. A value with
+    no ``name=`` in it is masked whole."""
+    pieces = _COOKIE_SPLIT.split(value)
+    masked = False
+    for i in range(0, len(pieces), 2):  # the separators sit at the odd places
+        name, eq, secret = pieces[i].partition("=")
+        if eq and secret.strip() and name.strip().lower() not in _COOKIE_ATTRIBUTES:
+            learned.append(secret.strip())
+            pieces[i] = f"{name}={MASK}"
+            masked = True
+    if not masked:
+        learned.append(value)
+        return MASK if value.strip() else value
+    return "".join(pieces)
+
+
 def _header_secret(value: str) -> str:
     # "Bearer sk-..." -> "sk-..."; a bare key stays as it is.
     parts = value.split(None, 1)
@@ -297,7 +324,9 @@ class Redactor:
         """Mask credential headers (and remember their values for `scrub`)."""
         out, learned = [], []
         for name, value in headers:
-            if is_secret_header(name):
+            if name.lower() in _COOKIE_HEADERS:
+                out.append((name, _mask_cookies(value, learned)))
+            elif is_secret_header(name):
                 learned.append(_header_secret(value))
                 learned.append(value)
                 out.append((name, MASK))

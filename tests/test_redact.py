@@ -206,3 +206,15 @@ def test_credentials_handed_to_a_subprocess_are_learned():
     r = Redactor(environ={})
     r.learn_environ({"DB_PASSWORD": "SubEnvPw_1357924680", "HOME": "/home/someone"})
     assert r.scrub(b"SubEnvPw_1357924680 /home/someone") == f"{MASK} /home/someone".encode()
+
+
+def test_cookies_keep_their_names_and_attributes_and_lose_their_values():
+    r = Redactor(environ={})
+    headers = [("Set-Cookie", "a=first-value-1; Path=/, b=2; Path=/; HttpOnly"),  # two, joined by requests
+               ("set-cookie", "sid=abc123456789; Expires=Wed, 21 Oct 2015 07:28:00 GMT; Secure"),
+               ("Cookie", "x=1; y=2"), ("cookie", "no-pairs-here-12345")]
+    assert r.headers(headers) == [
+        ("Set-Cookie", f"a={MASK}; Path=/, b={MASK}; Path=/; HttpOnly"),
+        ("set-cookie", f"sid={MASK}; Expires=Wed, 21 Oct 2015 07:28:00 GMT; Secure"),
+        ("Cookie", f"x={MASK}; y={MASK}"), ("cookie", MASK)]
+    assert r.scrub(b"echo abc123456789 first-value-1") == b"echo [REDACTED] [REDACTED]"  # learned

@@ -107,6 +107,28 @@ class _ReplayRaw:
         pass
 
 
+def _urllib3_headers(pairs: list) -> Any:
+    try:
+        from urllib3 import HTTPHeaderDict
+    except ImportError:  # pragma: no cover - urllib3 < 1.26 keeps it elsewhere
+        from urllib3._collections import HTTPHeaderDict
+    headers = HTTPHeaderDict()
+    for name, value in pairs:
+        headers.add(name, value)
+    return headers
+
+
+class _Original:
+    """What requests' cookie extraction reads of http.client's response: its headers."""
+
+    def __init__(self, pairs: list) -> None:
+        import http.client
+
+        self.msg = http.client.HTTPMessage()
+        for name, value in pairs:
+            self.msg[name] = value  # appends: repeated headers stay apart
+
+
 def _replay(adapter: Any, request: Any, decision: Serve) -> Any:
     from requests.models import Response
     from requests.structures import CaseInsensitiveDict
@@ -118,10 +140,14 @@ def _replay(adapter: Any, request: Any, decision: Serve) -> Any:
     meta = event.response or {}
     response = Response()
     response.status_code = meta.get("status", 200)
-    response.headers = CaseInsensitiveDict(meta.get("headers") or [])
+    raw = _ReplayRaw(Pieces(event, decision.timing_preserve, request))
+    raw.headers = _urllib3_headers(meta.get("headers") or [])
+    response.headers = CaseInsensitiveDict(raw.headers)  # repeated headers joined, as requests does
     response.encoding = get_encoding_from_headers(response.headers)
     response.reason = meta.get("reason", "")
-    response.raw = _ReplayRaw(Pieces(event, decision.timing_preserve, request))
+    if "set-cookie" in raw.headers:  # requests reads cookies from http.client's message
+        raw._original_response = _Original(meta.get("headers") or [])
+    response.raw = raw
     response.url = request.url
     response.request = request
     response.connection = adapter
@@ -158,9 +184,11 @@ def _adapter_send(module: Any):
         finally:
             exit_live(token)
         version = {10: "HTTP/1.0", 11: "HTTP/1.1", 20: "HTTP/2"}.get(getattr(response.raw, "version", 11), "HTTP/1.1")
-        # urllib3 already hands out decoded bytes: keep them, drop Content-Encoding.
-        meta = response_meta(response.status_code, list(response.headers.items()), version,
-                                response.reason or "", stream)
+        # urllib3 already hands out decoded bytes: keep them, drop Content-Encoding. Its
+        # headers keep repeated ones apart (requests joins them: two Set-Cookie in one).
+        raw_headers = getattr(response.raw, "headers", None)
+        pairs = list((raw_headers if hasattr(raw_headers, "items") else response.headers).items())
+        meta = response_meta(response.status_code, pairs, version, response.reason or "", stream)
         handle.set_response(meta)
         response.raw = _RawTee(response.raw, Tee(handle))
         weakref.finalize(response, handle.finish, Status.INCOMPLETE)

@@ -328,7 +328,10 @@ def test_replay_runs_response_hooks_and_masks_cookies(echo_server, recordings):
     with autorr.replaying(recordings / "run.db"):
         with httpx2.Client(event_hooks={"response": [lambda r: seen.append(r.status_code)]}) as client:
             client.get(url + "/x")
+            replayed_cookies = dict(client.cookies.items())
     assert live_cookie == "abc123456789" and seen == [200, 200]
+    # the client's jar takes the replayed cookie: its name kept, its value masked
+    assert replayed_cookies == {"sid": "[REDACTED]"}
     # a session cookie is a credential: masked on disk, like auth headers
     assert b"abc123456789" not in (recordings / "run.db").read_bytes()
 

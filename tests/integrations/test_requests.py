@@ -72,6 +72,24 @@ def test_a_body_broken_midway_replays_its_chunks_then_its_error(echo_server, rec
         assert agent() == live
 
 
+def test_cookies_reach_the_session_in_replay_with_their_values_masked(echo_server, recordings):
+    url, srv = echo_server
+
+    def agent():
+        with requests.Session() as s:
+            r = s.get(url + "/x")
+            return dict(s.cookies.items()), r.headers["set-cookie"].split("=")[0], r.raw.headers.getlist("set-cookie")
+
+    with autorr.recording(recordings / "rq.db"):
+        live = agent()
+    _stop(srv)
+    with autorr.replaying(recordings / "rq.db"):
+        replayed = agent()
+    assert live[0] == {"sid": "abc123456789"}
+    assert replayed == ({"sid": "[REDACTED]"}, "sid", ["sid=[REDACTED]"])
+    assert b"abc123456789" not in (recordings / "rq.db").read_bytes()
+
+
 def test_connection_error_replays(recordings):
     with autorr.recording(recordings / "rq.db"):
         with pytest.raises(requests.ConnectionError):
