@@ -335,7 +335,7 @@ class Recorder(_session.Scoped):
         # The Event is built on the writer thread (see Finished): here only what must be
         # taken now, the duration and the error (an exception holds its frames alive).
         writer.put(Finished(self, handle, handle.offset_us(), Status.ERROR if error is not None else status,
-                            None if error is None else {"type": _qualname(error), "message": str(error)}))
+                            None if error is None else _error_record(error)))
 
     def _event(self, handle: CallHandle, duration_us: int, status: Status, error: dict[str, Any] | None) -> Event:
         response, parts, chunks = handle.response, handle.parts, handle.chunks
@@ -415,6 +415,26 @@ def _enrich(event: Event) -> None:
 def _qualname(exc: BaseException) -> str:
     cls = type(exc)
     return f"{cls.__module__}.{cls.__qualname__}"
+
+
+# Plain attributes an agent reads off an exception (`e.status` of aiohttp's
+# ClientResponseError, `e.errno`): kept, so the replayed one has them too.
+_ERROR_ATTRIBUTES = ("status", "errno", "strerror", "reason", "message")
+
+
+def _error_record(error: BaseException) -> dict[str, Any]:
+    record: dict[str, Any] = {"type": _qualname(error), "message": str(error)}
+    attrs = {}
+    for name in _ERROR_ATTRIBUTES:
+        try:
+            value = getattr(error, name, None)
+        except Exception:  # a property that fails on this instance
+            continue
+        if isinstance(value, (int, str)) and not isinstance(value, bool):
+            attrs[name] = value
+    if attrs:
+        record["attrs"] = attrs
+    return record
 
 
 _inherited: list[Any] = []

@@ -14,7 +14,7 @@ from .._events import CallRequest, Kind, Status, find_header, text_headers
 from ._decode import decoded_headers, decoder_of
 
 __all__ = ["Pieces", "Tee", "async_sleep", "decide", "enter_live", "exit_live", "make_request",
-           "rebuild_exception", "response_meta", "rewrite_parts"]
+           "exception_class", "rebuild_exception", "response_meta", "rewrite_parts"]
 
 log = logging.getLogger("autorr")
 _ERROR = Status.ERROR.value
@@ -91,16 +91,22 @@ def rewrite_parts(url: str, headers: list[tuple[str, str]], body: bytes,
     return url, headers, body
 
 
-def rebuild_exception(error: dict[str, Any], **kwargs: Any) -> BaseException:
-    """The recorded exception, as an instance of the same class when one can be made."""
-    qualname = str(error.get("type", ""))
-    module, _, name = qualname.rpartition(".")
-    message = error.get("message", "recorded error")
+def exception_class(error: dict[str, Any]) -> type | None:
+    """The recorded exception's class, when it can still be imported."""
+    module, _, name = str(error.get("type", "")).rpartition(".")
     try:
         cls = getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError, ValueError):
-        cls = None
-    if isinstance(cls, type) and issubclass(cls, BaseException):
+        return None
+    return cls if isinstance(cls, type) and issubclass(cls, BaseException) else None
+
+
+def rebuild_exception(error: dict[str, Any], **kwargs: Any) -> BaseException:
+    """The recorded exception, as an instance of the same class when one can be made,
+    with the plain attributes it had (``status``, ``errno``...)."""
+    message = error.get("message", "recorded error")
+    cls = exception_class(error)
+    if cls is not None:
         # Some classes want more than a message (aiohttp's ClientConnectorError wants
         # the connection key): fall back to the nearest base class that takes one, so
         # the caller's `except` clauses still match.
@@ -109,10 +115,17 @@ def rebuild_exception(error: dict[str, Any], **kwargs: Any) -> BaseException:
                 continue
             for extra in (kwargs, {}):
                 try:
-                    return candidate(message, **extra)
+                    exc = candidate(message, **extra)
                 except TypeError:
                     continue
-    return ConnectionError(f"{qualname}: {message} (recorded)")
+                for name, value in (error.get("attrs") or {}).items():
+                    if name != "message" and getattr(exc, name, None) is None:
+                        try:
+                            setattr(exc, name, value)
+                        except (AttributeError, TypeError):  # read-only on this class
+                            pass
+                return exc
+    return ConnectionError(f"{error.get('type', '')}: {message} (recorded)")
 
 
 async def async_sleep(delay: float) -> None:

@@ -20,7 +20,8 @@ from urllib.parse import urlencode
 from .._events import Status
 from .._patching import Patch
 from .._session import Serve, active
-from ._http import Pieces, Tee, decide, enter_live, exit_live, make_request, rebuild_exception, response_meta
+from ._http import (Pieces, Tee, decide, enter_live, exit_live, exception_class, make_request, rebuild_exception,
+                    response_meta)
 
 __all__ = ["PATCHES"]
 
@@ -175,6 +176,32 @@ class _Feed:
         pass
 
 
+def _rebuilt_error(error: dict[str, Any], method: str, call: Any) -> BaseException:
+    """The recorded error; aiohttp's response errors (raise_for_status) want the request
+    they answered: given, so `except ClientResponseError` and its `.status` still work."""
+    from aiohttp import ClientConnectorError, ClientResponseError, RequestInfo
+    from multidict import CIMultiDict, CIMultiDictProxy
+    from yarl import URL
+
+    cls = exception_class(error)
+    attrs = error.get("attrs") or {}
+    url = URL(call.url)
+    try:
+        if cls is not None and issubclass(cls, ClientResponseError):
+            info = RequestInfo(url, method, CIMultiDictProxy(CIMultiDict(call.headers)), url)
+            return cls(info, (), status=attrs.get("status"), message=attrs.get("message", ""))
+        if cls is not None and issubclass(cls, ClientConnectorError):  # refused, unreachable, DNS
+            from aiohttp.client_reqrep import ConnectionKey
+
+            key = dict.fromkeys(ConnectionKey._fields)
+            key.update(host=url.host, port=url.port, is_ssl=url.scheme in ("https", "wss"), ssl=True)
+            os_error = OSError(attrs.get("errno"), attrs.get("strerror") or error.get("message", ""))
+            return cls(ConnectionKey(**key), os_error)
+    except (TypeError, AttributeError, ImportError):  # another aiohttp's signatures: the generic way
+        pass
+    return rebuild_exception(error)
+
+
 def _replay(session: Any, method: str, call: Any, decision: Serve, kwargs: dict[str, Any]) -> Any:
     from aiohttp import ClientResponse, RequestInfo
     from aiohttp.helpers import TimerNoop
@@ -185,7 +212,7 @@ def _replay(session: Any, method: str, call: Any, decision: Serve, kwargs: dict[
 
     event = decision.event
     if event.status == Status.ERROR.value and event.response is None:
-        raise rebuild_exception(event.error or {})
+        raise _rebuilt_error(event.error or {}, method, call)
     meta = event.response or {}
     loop = asyncio.get_running_loop()
     request_headers = CIMultiDictProxy(CIMultiDict(call.headers))

@@ -109,15 +109,28 @@ def test_followed_redirects_replay_where_they_ended(echo_server, recordings):
         assert asyncio.run(agent()) == live
 
 
-def test_connection_error_replays(recordings):
-    async def call():
+def test_errors_replay_as_their_own_class_with_what_the_agent_reads_of_them(echo_server, recordings):
+    url, srv = echo_server
+
+    async def agent():
+        out = []
+        async with aiohttp.ClientSession(raise_for_status=True) as s:
+            try:
+                async with s.get(url + "/status/404") as r:
+                    out.append(r.status)
+            except aiohttp.ClientResponseError as exc:
+                out.append((type(exc).__name__, exc.status, exc.message, str(exc.request_info.url)))
         async with aiohttp.ClientSession() as s:
-            async with s.get("http://127.0.0.1:9/") as r:
-                return await r.text()
+            try:
+                async with s.get("http://127.0.0.1:9/") as r:
+                    out.append(await r.text())
+            except aiohttp.ClientConnectorError as exc:
+                out.append((type(exc).__name__, type(exc.os_error).__name__, exc.host, exc.port))
+        return out
 
     with autorr.recording(recordings / "aio.db"):
-        with pytest.raises(aiohttp.ClientConnectionError):
-            asyncio.run(call())
+        live = asyncio.run(agent())
+    assert live[0][:2] == ("ClientResponseError", 404) and live[1][0] == "ClientConnectorError"
+    _stop(srv)
     with autorr.replaying(recordings / "aio.db"):
-        with pytest.raises(aiohttp.ClientConnectionError):
-            asyncio.run(call())
+        assert asyncio.run(agent()) == live
