@@ -7,8 +7,9 @@
      ├── ReplayMismatch              a replayed call has no recorded answer
      └── NotActive                   an API call that needs a recording/replay running
     StrictReplayMismatch             (BaseException) what strict replay raises
-     └── OverrideError               an override that cannot apply to a call (e.g. a model
-                                     of another provider with no base URL for it)
+     ├── OverrideError               an override that cannot apply to a call (e.g. a model
+     │                               of another provider with no base URL for it)
+     └── WorkerReplayMismatch        (also an Exception) the same, in a multiprocessing child
 
 Strict replay raises a ``BaseException`` subclass, as pytest's ``fail()`` does: the LLM
 SDKs retry any ``Exception`` raised under ``send()`` (turning it into a connection
@@ -17,6 +18,7 @@ error) and agent frameworks swallow ``Exception``; a mismatch must reach the use
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 __all__ = [
@@ -28,6 +30,8 @@ __all__ = [
     "RecordingNotFound",
     "ReplayMismatch",
     "StrictReplayMismatch",
+    "WorkerReplayMismatch",
+    "strict_mismatch",
 ]
 
 
@@ -81,3 +85,19 @@ class StrictReplayMismatch(_MismatchMixin, BaseException):
 
 class OverrideError(StrictReplayMismatch):
     """A replay override cannot apply to a call (raised inside the call, so it is not retried)."""
+
+
+class WorkerReplayMismatch(StrictReplayMismatch, Exception):  # noqa: N818 - a StrictReplayMismatch
+    """`StrictReplayMismatch` as raised in a multiprocessing child: also an ``Exception``.
+
+    A pool worker hands an ``Exception`` back to the parent, whose ``map()`` raises it;
+    a ``BaseException`` kills the worker instead, and the parent waits for its result
+    for ever.
+    """
+
+
+def strict_mismatch(message: str, details: dict[str, Any]) -> StrictReplayMismatch:
+    """The error strict replay raises in this process (see `WorkerReplayMismatch`)."""
+    multiprocessing = sys.modules.get("multiprocessing")
+    in_child = multiprocessing is not None and multiprocessing.parent_process() is not None
+    return (WorkerReplayMismatch if in_child else StrictReplayMismatch)(message, details)

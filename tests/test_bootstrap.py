@@ -205,6 +205,18 @@ def test_pool_workers_record_into_the_same_file(run_agent, echo_server, recordin
     assert replayed.stdout == recorded.stdout
 
 
+def test_a_strict_miss_in_a_pool_worker_fails_the_run_instead_of_hanging_it(run_agent, echo_server, recordings):
+    """A BaseException kills a pool worker and its parent waits for the result for ever;
+    in a multiprocessing child the mismatch is an Exception too, which the pool hands back."""
+    url, srv = echo_server
+    env = {"AUTORR_MODE": "record", "AUTORR_RECORDING_ID": "pool"}
+    assert run_agent("pool_agent.py", env=env, url=url, timeout=60).returncode == 0
+    _stop(srv)
+    replayed = run_agent("pool_agent.py", env={"AUTORR_MODE": "replay", "AUTORR_RECORDING": "pool",
+                                               "POOL_PATH": "/changed"}, url=url, timeout=60)
+    assert replayed.returncode == 1 and "WorkerReplayMismatch: autorr: replay has no recorded answer" in replayed.stderr
+
+
 def test_a_damaged_recording_stops_the_replay_before_any_call(run_agent, echo_server, recordings):
     """Header and schema intact, a data page zeroed: the file opens, its first query fails."""
     url, srv = echo_server

@@ -19,7 +19,7 @@ from typing import Any
 
 from .. import _alerts, _session
 from .._config import Config, ReplayMode, Timing, load_config
-from .._errors import ConfigError, StrictReplayMismatch
+from .._errors import ConfigError, strict_mismatch
 from .._events import CallRequest, Event, Kind, Status
 from ._matchers import closeness, explain
 from ._fingerprint import FINGERPRINT_V2, exact_key, request_fingerprint
@@ -383,7 +383,7 @@ class Player(_session.Scoped):
         details["action"] = "raised"
         self._record_mismatch(details, category)
         # SDK retry loops and `except Exception` in agent frameworks must not hide this.
-        raise StrictReplayMismatch(message, details)
+        raise strict_mismatch(message, details)
 
     def content_mismatch(self, kind: Kind, request: CallRequest, diff: list[str], fatal: bool = True) -> str:
         """A matched call whose world changed (a file edited since recording).
@@ -408,7 +408,7 @@ class Player(_session.Scoped):
             return "serve"
         details["action"] = "raised"
         self._record_mismatch(details, category)
-        raise StrictReplayMismatch(message, details)
+        raise strict_mismatch(message, details)
 
     def _explain(self, kind: Kind, fingerprint: str, request: CallRequest,
                  occurrence: int) -> tuple[dict[str, Any], tuple[Any, int] | None]:

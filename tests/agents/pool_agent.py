@@ -15,4 +15,4 @@ def fetch(path):
 
 if __name__ == "__main__":
     with multiprocessing.get_context(os.environ.get("POOL_START", "fork")).Pool(2) as pool:
-        print(pool.map(fetch, [f"/w{i}" for i in range(6)]))
+        print(pool.map(fetch, [f"{os.environ.get('POOL_PATH', '/w')}{i}" for i in range(6)]))
