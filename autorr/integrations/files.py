@@ -23,6 +23,7 @@ import locale
 import os
 import sys
 import sysconfig
+import tempfile
 import weakref
 from typing import Any
 
@@ -197,8 +198,16 @@ def _encoding(params: dict[str, Any]) -> str:
 
 
 def _served_reader(content: bytes, params: dict[str, Any], path: str) -> Any:
-    buffer = io.BytesIO(content)
-    buffer.name = path
+    # An anonymous file, already unlinked, rather than a BytesIO: fileno(), os.fstat()
+    # and mmap work on it as on the file it stands for, and `name` is that file's path.
+    try:
+        buffer: Any = tempfile.TemporaryFile()
+        buffer.write(content)
+        buffer.seek(0)
+        buffer.raw.name = path
+    except OSError:  # no writable temporary directory: an in-memory stand-in
+        buffer = io.BytesIO(content)
+        buffer.name = path
     if "b" in params["mode"]:
         return buffer
     return io.TextIOWrapper(buffer, encoding=_encoding(params), errors=params.get("errors"),

@@ -191,3 +191,21 @@ def test_a_traceback_shows_its_source_and_is_no_file_read(project, where):
         assert "no recorded answer" not in run.stderr and "strict replay failed" not in run.stderr
     with Reader(project / "recordings" / "crash.db") as reader:
         assert [e.summary for e in reader.events()] == ["FILE data/notes.txt"]
+
+
+def test_a_served_file_is_a_real_file_object(project, tmp_path):
+    """os.fstat(f.fileno()) and mmap work on a file replay serves, and its name is its path."""
+    import mmap
+
+    def agent():
+        with open("data/notes.txt", "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+                first = mapped[:10]
+            return size, first, f.name
+
+    with autorr.recording(tmp_path / "recs" / "f.db"):
+        live = agent()
+    with autorr.replaying(tmp_path / "recs" / "f.db") as player:
+        assert agent() == live == (23, b"first line", "data/notes.txt")
+    assert player.statistics()["matched"] == 1
