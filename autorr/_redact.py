@@ -59,7 +59,9 @@ _PATTERNS = (
 # Values under credential-like names, in JSON ("api_key": "...") and in KEY=value text.
 # Narrow on purpose: response bodies are scrubbed too, and a logprobs "token" or a
 # "MAX_TOKENS=4096" in generated code must replay unchanged.
-_NAMED_JSON = (b'key"', b'password"', b'passwd"', b'secret"', b'credential"', b'token"')
+# ... and in JSON inside a JSON string (a tool call's "arguments": "{\"api_key\": ...}").
+_NAMED_JSON = tuple(name + quote for quote in (b'"', b'\\"')
+                    for name in (b"key", b"password", b"passwd", b"secret", b"credential", b"token"))
 _NAMED_TEXT = (b"_key", b"_token", b"secret", b"password", b"passwd")  # and an "="
 # What the KEY=value form needs before `_NAMED` is worth running over a text: such a
 # name right before an "=". "input_tokens" (every usage record) and a "charset=" (every
@@ -88,8 +90,8 @@ def _assigned(lowered: bytes) -> bool:
 # JSON string: "[db]\npassword = ..."); its value ends at a space, a quote, an "&" or a
 # backslash (the next escape).
 _NAMED = re.compile(
-    rb'(?i)("[a-z0-9_-]*(?:api[_-]?key|password|passwd|secret|private[_-]?key|credential'
-    rb'|(?:access|refresh|auth|id|session|bearer)[_-]?token)"\s*:\s*")([^"\\]{4,})(")'
+    rb'(?i)(\\?"[a-z0-9_-]*(?:api[_-]?key|password|passwd|secret|private[_-]?key|credential'
+    rb'|(?:access|refresh|auth|id|session|bearer)[_-]?token)\\?"\s*:\s*\\?")([^"\\]{4,})(\\?")'
     rb"|(^|[\s;?&\"]|\\[nrt])((?:[A-Z0-9_]*(?:_KEY|_TOKEN|_SECRET|_PASSWORD|_PASSWD)|PASSWORD|PASSWD|SECRET)\s*=\s*)"
     rb"(?![0-9]+\b)([^\s\"'&\\]{4,})",
     re.M,

@@ -218,3 +218,12 @@ def test_cookies_keep_their_names_and_attributes_and_lose_their_values():
         ("set-cookie", f"sid={MASK}; Expires=Wed, 21 Oct 2015 07:28:00 GMT; Secure"),
         ("Cookie", f"x={MASK}; y={MASK}"), ("cookie", MASK)]
     assert r.scrub(b"echo abc123456789 first-value-1") == b"echo [REDACTED] [REDACTED]"  # learned
+
+
+def test_named_values_in_json_inside_a_json_string_are_masked():
+    """A tool call's arguments are JSON inside a JSON string: its quotes are escaped."""
+    r = Redactor(environ={})
+    body = b'{"tool_calls": [{"function": {"arguments": "{\\"api_key\\": \\"abcd1234efgh\\", \\"n\\": 1}"}}]}'
+    assert r.scrub(body) == body.replace(b"abcd1234efgh", MASK.encode())
+    assert r.scrub(b'{"api_key": "abcd1234efgh"}') == b'{"api_key": "[REDACTED]"}'
+    assert r.scrub(b"later: abcd1234efgh") == b"later: [REDACTED]"  # learned
