@@ -48,6 +48,7 @@ def _run(args: argparse.Namespace, mode: str | None) -> int:
     load_config(env)  # a bad value stops here, with the variable named
     paths = [str(sitecustomize_dir())] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])
     env["PYTHONPATH"] = os.pathsep.join(paths)
+    env["_AUTORR_RUN_PID"] = str(os.getpid())  # exec keeps the pid: the command itself, not its children
     sys.stdout.flush()
     try:
         os.execvpe(command[0], command, env)

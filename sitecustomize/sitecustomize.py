@@ -26,14 +26,22 @@ def _chain_next_sitecustomize():
 
 
 def _boot():
-    if (os.environ.get("AUTORR_MODE") or "off").strip().lower() == "off":
+    mode = (os.environ.get("AUTORR_MODE") or "off").strip().lower()
+    if mode == "off":
         return
     try:
         from autorr._bootstrap import boot_from_environment
     except ImportError as exc:
-        sys.stderr.write(f"autorr: error: AUTORR_MODE is set but autorr cannot be imported here ({exc})\n")
+        # The command `autorr run` was given (it execs it: same pid), or anything in a
+        # replay, must not run without autorr: its calls would go live. Another Python the
+        # agent starts while recording (a tool's own venv) runs as it would without autorr.
+        if mode == "replay" or os.environ.get("_AUTORR_RUN_PID") == str(os.getpid()):
+            sys.stderr.write(f"autorr: error: AUTORR_MODE is set but autorr cannot be imported here ({exc})\n")
+            sys.stderr.flush()
+            os._exit(2)
+        sys.stderr.write(f"autorr: warning: {sys.executable} has no autorr ({exc}): it runs unrecorded\n")
         sys.stderr.flush()
-        os._exit(2)
+        return
     boot_from_environment()
 
 

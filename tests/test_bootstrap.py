@@ -135,6 +135,26 @@ def test_autorr_run_works_where_pth_files_are_not_read(echo_server, recordings, 
         assert reader.count()[0] == 3
 
 
+def test_autorr_run_leaves_alone_another_python_the_agent_starts_but_not_its_own(recordings, tmp_path):
+    """`autorr run` puts its sitecustomize on PYTHONPATH, which every Python the agent
+    starts inherits: one without autorr (a tool's own interpreter) runs unrecorded while
+    recording; the command autorr was asked to run, without autorr, stops with exit 2."""
+    base_python = os.path.join(sys.base_prefix, "bin", "python3")  # no autorr importable there
+    agent = tmp_path / "agent.py"
+    agent.write_text("import subprocess, sys\n"
+                     f"out = subprocess.run([{base_python!r}, '-c', 'print(6 * 7)'], capture_output=True, text=True)\n"
+                     "print('tool said', out.stdout.strip(), 'rc', out.returncode)\n")
+    env = _clean_env({"AUTORR_DIR": str(recordings), "PYTHONPATH": os.pathsep.join(_import_paths())})
+    ran = subprocess.run([sys.executable, "-m", "autorr", "run", "--mode", "record", "--id", "tools", "--",
+                          sys.executable, str(agent)], env=env, capture_output=True, text=True, timeout=60)
+    assert ran.returncode == 0 and "tool said 42 rc 0" in ran.stdout, ran.stderr
+    own = subprocess.run([sys.executable, "-m", "autorr", "run", "--mode", "record", "--id", "own", "--",
+                          base_python, "-c", "print('ran without autorr')"],
+                         env=_clean_env({"AUTORR_DIR": str(recordings)}), capture_output=True, text=True, timeout=60)
+    assert own.returncode == 2 and "ran without autorr" not in own.stdout
+    assert "AUTORR_MODE is set but autorr cannot be imported here" in own.stderr
+
+
 def test_autorr_run_rejects_bad_values_with_exit_2(tmp_path):
     result = subprocess.run([sys.executable, "-m", "autorr", "run", "--", sys.executable, "-c", "pass"],
                             env=_clean_env({"AUTORR_TIMING": "sometimes"}), capture_output=True, text=True)
