@@ -141,8 +141,11 @@ def test_autorr_run_leaves_alone_another_python_the_agent_starts_but_not_its_own
     recording; the command autorr was asked to run, without autorr, stops with exit 2."""
     base_python = os.path.join(sys.base_prefix, "bin", "python3")  # no autorr importable there
     agent = tmp_path / "agent.py"
-    agent.write_text("import subprocess, sys\n"
-                     f"out = subprocess.run([{base_python!r}, '-c', 'print(6 * 7)'], capture_output=True, text=True)\n"
+    # The tool inherits autorr run's sitecustomize (first on PYTHONPATH), not autorr itself.
+    agent.write_text("import os, subprocess, sys\n"
+                     "env = dict(os.environ, PYTHONPATH=os.environ['PYTHONPATH'].split(os.pathsep)[0])\n"
+                     f"out = subprocess.run([{base_python!r}, '-c', 'print(6 * 7)'], capture_output=True, text=True,"
+                     " env=env)\n"
                      "print('tool said', out.stdout.strip(), 'rc', out.returncode)\n")
     env = _clean_env({"AUTORR_DIR": str(recordings), "PYTHONPATH": os.pathsep.join(_import_paths())})
     ran = subprocess.run([sys.executable, "-m", "autorr", "run", "--mode", "record", "--id", "tools", "--",
