@@ -130,13 +130,17 @@ def recorded_stream(event: Any) -> RecordedStream:
 
 def analyze_stream_timing(chunks: Iterable[StreamChunk | tuple[int, int] | float],
                           output_tokens: int | None = None) -> dict[str, Any]:
-    """Average gap, TTFT and throughput of one stream (chunks or their offsets in µs)."""
+    """Average gap, TTFT and throughput of one stream: its chunks (`StreamChunk`, or
+    (size, offset µs) pairs as recorded), or their offsets: integers in µs, as autorr
+    stores them, or floats in seconds."""
     offsets = []
     for chunk in chunks:
         if isinstance(chunk, StreamChunk):
             offsets.append(chunk.offset_us / 1e6)
         elif isinstance(chunk, tuple):
             offsets.append(chunk[1] / 1e6)
+        elif isinstance(chunk, int):
+            offsets.append(chunk / 1e6)
         else:
             offsets.append(float(chunk))
     if not offsets:

@@ -200,6 +200,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AutorrError as exc:
         print(f"autorr: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `autorr show x | head`: the reader has what it wanted
+        # Python would report the pipe again when it flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -110,7 +110,8 @@ def _recording_name(item: pytest.Item) -> str:
 def _recording_path(item: pytest.Item, settings: dict, name: str | None) -> Path:
     module = Path(str(item.path))
     base = settings["dir"] if settings["dir"] is not None else module.parent / "recordings"
-    return base / module.stem / f"{name or _recording_name(item)}.db"
+    name = name or _recording_name(item)
+    return base / module.stem / (name if name.endswith(".db") else f"{name}.db")
 
 
 def _marker_options(item: pytest.Item) -> dict[str, Any]:

@@ -70,3 +70,19 @@ def test_parser_builds():
 @pytest.mark.parametrize("args", [["list", "--json"]])
 def test_json_output_parses(args, recordings):
     assert isinstance(json.loads(_cli(*args, "--dir", str(recordings)).stdout), list)
+
+
+def test_show_into_a_pipe_closed_early_is_quiet(recordings):
+    """`autorr show x | head -1`: the reader leaves; no BrokenPipeError traceback."""
+
+    @autorr.tool
+    def lookup(i):
+        return i
+
+    with autorr.recording(recordings / "long.db"):
+        for i in range(800):  # more lines than a pipe holds (64 KB)
+            lookup(i)
+    shell = f"{sys.executable} -m autorr show long --dir {recordings} | head -1"
+    result = subprocess.run(["bash", "-o", "pipefail", "-c", shell], capture_output=True, text=True, timeout=60)
+    assert result.stdout.startswith("recording long") and result.stderr == ""
+    assert result.returncode == 0

@@ -150,3 +150,11 @@ def test_only_the_events_that_can_add_metadata_are_parsed_and_all_of_those_are()
                         + rng.choice([b"\n", b"\n\n", b"\r\n", b"\r", b" \n", b"\t\n"])
                         for _ in range(rng.randint(0, 8)))
         assert list(_sse_payloads(body)) == one_by_one(body), body
+
+
+def test_stream_timing_from_offsets_alone():
+    """Integers are offsets in µs, as autorr stores them; floats are seconds."""
+    in_us = autorr.analyze_stream_timing([2157, 52507, 102841])
+    in_s = autorr.analyze_stream_timing([0.002157, 0.052507, 0.102841])
+    assert in_us["ttft_seconds"] == pytest.approx(0.002157) and in_us == pytest.approx(in_s)
+    assert in_us["average_delay_seconds"] == pytest.approx(0.050342)

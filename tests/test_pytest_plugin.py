@@ -230,3 +230,13 @@ def test_loading_the_plugin_imports_nothing_more_than_autorr():
             "print(sorted(set(sys.modules) - before))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "['autorr.pytest_plugin']"
+
+
+@pytest.mark.parametrize("name", ["custom", "custom.db"])
+def test_a_recording_named_with_or_without_its_suffix_is_one_file(tmp_path, name):
+    from types import SimpleNamespace
+
+    from autorr.pytest_plugin import _recording_path
+
+    item = SimpleNamespace(path=tmp_path / "test_agent.py")
+    assert _recording_path(item, {"dir": None}, name) == tmp_path / "recordings" / "test_agent" / "custom.db"

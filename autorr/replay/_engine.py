@@ -462,7 +462,8 @@ class Player(_session.Scoped):
             self._tally[(what, category, segment)] += 1
 
     def _record_mismatch(self, details: dict[str, Any], category: str) -> None:
-        self._count("mismatched", category)
+        # The segment of the call that missed: this call's number is the last one given out.
+        self._count("mismatched", category, self._segment_of(self._calls))
         with self._lock:
             self._mismatches.append(details)
         _alerts.on_mismatch(self)

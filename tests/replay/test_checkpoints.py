@@ -68,6 +68,26 @@ def test_replay_from_checkpoint_goes_live_after_it(recorded, llm_server, recordi
     assert offline.stdout == resumed.stdout and not marker.exists()
 
 
+def test_mismatches_are_counted_in_their_checkpoint_segment(recorded, llm_server, recordings):
+    import openai
+
+    client = openai.OpenAI(base_url=llm_server.openai_base_url, api_key="k")
+    ask = lambda text: client.chat.completions.create(  # noqa: E731
+        model="gpt-4o-mini", messages=[{"role": "user", "content": text}]).choices[0].message.content
+    autorr.load_recording(recordings / "base.db")
+    autorr.start_replay(mode="warn")
+    try:
+        for i in range(3):
+            ask(f"research step {i}")
+        ask("something new")  # after the checkpoint: served the nearest answer, and counted there
+        stats = autorr.get_replay_statistics()
+    finally:
+        autorr.stop_replay()
+    assert stats["mismatched"] == 1
+    assert stats["by_segment"]["start"] == {"matched": 3, "mismatched": 0, "live": 0}
+    assert stats["by_segment"]["research_done"]["mismatched"] == 1
+
+
 def test_api_replay_from_checkpoint_statistics_and_restore(recorded, llm_server, recordings):
     import openai
 
