@@ -60,9 +60,49 @@ def _bound_call(function: Any, session: Any) -> Any:
             _session.deactivate(token)
         if inspect.isawaitable(result):
             return _awaited(result, session)
+        if hasattr(result, "__enter__") or hasattr(result, "__aenter__"):
+            return _Entered(result, session)
         return result
 
     return call
+
+
+class _Entered(wrapt.ObjectProxy):  # type: ignore[misc]
+    """A context manager an SDK helper returns (``.stream()``, ``with_streaming_response``):
+    its request goes out on entry, after the call that made it has returned, so the
+    session is active for entering and leaving it too."""
+
+    def __init__(self, manager: Any, session: Any) -> None:
+        super().__init__(manager)
+        self._self_session = session
+
+    def __enter__(self) -> Any:
+        token = _session.activate(self._self_session)
+        try:
+            return self.__wrapped__.__enter__()
+        finally:
+            _session.deactivate(token)
+
+    def __exit__(self, *exc: Any) -> Any:
+        token = _session.activate(self._self_session)
+        try:
+            return self.__wrapped__.__exit__(*exc)
+        finally:
+            _session.deactivate(token)
+
+    async def __aenter__(self) -> Any:
+        token = _session.activate(self._self_session)
+        try:
+            return await self.__wrapped__.__aenter__()
+        finally:
+            _session.deactivate(token)
+
+    async def __aexit__(self, *exc: Any) -> Any:
+        token = _session.activate(self._self_session)
+        try:
+            return await self.__wrapped__.__aexit__(*exc)
+        finally:
+            _session.deactivate(token)
 
 
 async def _awaited(awaitable: Any, session: Any) -> Any:
