@@ -323,7 +323,9 @@ class Player(_session.Scoped):
         return [dict(cp) for cp in self._checkpoints]
 
     def find_checkpoint(self, name: str) -> dict[str, Any]:
-        for reader, _ in self._chain:
+        # From the root of the chain: a child recording made from a checkpoint stores it
+        # again as its own first (seq 0), where the parent's says where it is in the run.
+        for reader, _ in reversed(self._chain):
             for cp in reader.checkpoints():
                 if cp["name"] == name:
                     return cp

@@ -68,6 +68,23 @@ def test_replay_from_checkpoint_goes_live_after_it(recorded, llm_server, recordi
     assert offline.stdout == resumed.stdout and not marker.exists()
 
 
+def test_a_child_recording_forks_again_at_the_same_checkpoint(recorded, llm_server, recordings, tmp_path):
+    """The child stores the checkpoint it began from as its own first (seq 0): forking the
+    child there again must still serve the parent's prefix, not send it live."""
+    env, original = recorded
+    llm_server.reply_prefix = "NEW "
+    first = _run(env, tmp_path, AUTORR_MODE="replay", AUTORR_RECORDING="base", AUTORR_CHECKPOINT="research_done")
+    assert first.returncode == 0, first.stderr
+    (child,) = [p for p in list_recordings(recordings) if p.name.startswith("base.checkpoint-")]
+    llm_server.reset()
+    llm_server.reply_prefix = "NEWER "
+    again = _run(env, tmp_path, AUTORR_MODE="replay", AUTORR_RECORDING=child.stem, AUTORR_CHECKPOINT="research_done")
+    assert again.returncode == 0, again.stderr
+    prompts = [r.json["messages"][0]["content"] for r in llm_server.requests]
+    assert len(prompts) == 2 and prompts[0].startswith("draft from")  # the research came from the recording
+    assert again.stdout.splitlines()[0] == original.splitlines()[0] and "draft: NEWER" in again.stdout
+
+
 def test_mismatches_are_counted_in_their_checkpoint_segment(recorded, llm_server, recordings):
     import openai
 
