@@ -437,7 +437,9 @@ class Player(_session.Scoped):
             same_call = [e for e in events if e.summary == request.summary]
             for event in same_call or events:
                 recorded = reader.request(event)
-                score = closeness(recorded, live)
+                # Ties go to an answer not served yet in this run (warn mode serves it).
+                served = self._next.get((kind.value, event.fingerprint), 0) > (event.occurrence or 0)
+                score = (*closeness(recorded, live), served)
                 if best is None or score < best[0]:
                     best = (score, reader, event, recorded)
         if best is None:

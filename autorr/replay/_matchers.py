@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterator
 
-__all__ = ["MATCHERS", "closeness", "explain", "json_diff"]
+__all__ = ["MATCHERS", "closeness", "distance", "explain", "json_diff"]
 
 MAX_DIFFS = 8
 
@@ -86,8 +86,19 @@ def explain(recorded: dict[str, Any], live: dict[str, Any]) -> list[str]:
     return [reason for matcher in MATCHERS if (reason := matcher(recorded, live))]
 
 
+def distance(recorded: Any, live: Any) -> int:
+    """How many JSON values differ, a list's missing or extra items counted one each (a
+    history one turn longer is further than one message edited)."""
+    if isinstance(recorded, dict) and isinstance(live, dict):
+        return sum(distance(recorded[k], live[k]) if k in recorded and k in live else 1
+                   for k in recorded.keys() | live.keys())
+    if isinstance(recorded, list) and isinstance(live, list):
+        return sum(map(distance, recorded, live)) + abs(len(recorded) - len(live))
+    return 0 if recorded == live and type(recorded) is type(live) else 1
+
+
 def closeness(recorded: dict[str, Any], live: dict[str, Any]) -> tuple[int, int]:
-    """Sort key for the nearest candidate: fewer failing matchers, then fewer JSON diffs."""
+    """Sort key for the nearest candidate: fewer failing matchers, then fewer JSON values apart."""
     structural = sum(1 for m in MATCHERS[:4] if m(recorded, live))
-    body = len(list(json_diff(recorded.get("json"), live.get("json")))) if structural == 0 else 1_000
+    body = distance(recorded.get("json"), live.get("json")) if structural == 0 else 1_000
     return structural, body

@@ -133,3 +133,34 @@ def test_a_secret_an_answer_brought_back_still_matches(echo_server, recordings):
             _echo_agent(url, "translate")
     assert SECRET not in str(raised.value) and "$.q" in str(raised.value)
     assert "tool_output" not in str(raised.value)  # the masked message is the same on both sides
+
+
+def test_warn_serves_the_nearest_turn_not_an_earlier_one(echo_server, recordings):
+    """Turn 2 with its new question edited is one value away from recorded turn 2 and two
+    messages away from turn 1 (whose answer was served already)."""
+    url, srv = echo_server
+
+    def agent(question):
+        with httpx2.Client() as client:
+            first = client.post(url + "/echo", json={"messages": ["plan the trip"]}).json()
+            second = client.post(url + "/echo", json={"messages": ["plan the trip", "ok", question]}).json()
+        return first["nonce"], second["nonce"]
+
+    with autorr.recording(recordings / "r.db"):
+        live = agent("and the budget?")
+    srv.shutdown()
+    srv.server_close()
+    with autorr.replaying(recordings / "r.db", mode="warn") as player:
+        replayed = agent("and the hotels?")
+    assert replayed == live
+    (miss,) = player.mismatches()
+    assert "event 2" in miss["expected"] and miss["diff"] == ["body: $.messages[2]: recorded 'and the budget?', "
+                                                              "now 'and the hotels?'"]
+
+
+def test_distance_counts_missing_items_one_each():
+    from autorr.replay._matchers import distance
+
+    assert distance({"m": ["a"]}, {"m": ["a", "b", "c"]}) == 2
+    assert distance({"m": ["a", "b", "c"]}, {"m": ["a", "b", "x"]}) == 1
+    assert distance({"a": 1, "b": {"c": 2}}, {"a": 1, "b": {"c": 3}, "d": 4}) == 2
