@@ -42,7 +42,7 @@ def _run(args: argparse.Namespace, mode: str | None) -> int:
     settings = {
         "AUTORR_MODE": mode or args.mode, "AUTORR_REPLAY_MODE": args.replay_mode, "AUTORR_DIR": args.dir,
         "AUTORR_RECORDING": getattr(args, "recording", None), "AUTORR_RECORDING_ID": getattr(args, "id", None),
-        "AUTORR_TIMING": args.timing,
+        "AUTORR_TIMING": args.timing, "AUTORR_CHECKPOINT": args.checkpoint, "AUTORR_OVERRIDES": args.overrides,
     }
     env.update({k: v for k, v in settings.items() if v})
     load_config(env)  # a bad value stops here, with the variable named
@@ -137,6 +137,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--recording", help="recording id or path to replay (AUTORR_RECORDING)")
         p.add_argument("--id", help="id for a new recording (AUTORR_RECORDING_ID)")
         p.add_argument("--timing", choices=[t.value for t in Timing], help="replayed streams: fast | preserve")
+        p.add_argument("--checkpoint", help="replay up to this checkpoint, then go live (AUTORR_CHECKPOINT)")
+        p.add_argument("--overrides", metavar="JSON",
+                       help='per category live_mode / model, e.g. \'{"llm_calls": {"model": "gpt-4.1", '
+                            '"live_mode": true}}\' (AUTORR_OVERRIDES)')
         p.add_argument("command", nargs=argparse.REMAINDER, help="-- then the command to run")
 
     run = sub.add_parser("run", help="run a command with autorr active (works where .pth files are skipped)")

@@ -85,6 +85,24 @@ def test_a_child_recording_forks_again_at_the_same_checkpoint(recorded, llm_serv
     assert again.stdout.splitlines()[0] == original.splitlines()[0] and "draft: NEWER" in again.stdout
 
 
+def test_the_cli_takes_the_checkpoint_and_overrides_as_the_api_does(recorded, llm_server, recordings, tmp_path):
+    env, original = recorded
+    merged = _clean_env(dict(env, OPENAI_API_KEY=FAKE_KEY))
+
+    def replay(*options):
+        llm_server.reset()
+        ran = subprocess.run([sys.executable, "-m", "autorr", "replay", "--dir", str(recordings), "--recording",
+                              "base", *options, "--", sys.executable, str(AGENTS / "checkpoint_agent.py")],
+                             env=merged, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        assert ran.returncode == 0, ran.stderr
+        return ran.stdout, [r.json["model"] for r in llm_server.requests]
+
+    out, models = replay("--checkpoint", "research_done")
+    assert models == ["gpt-4o-mini"] * 2 and out.splitlines()[0] == original.splitlines()[0]  # live after it
+    out, models = replay("--overrides", json.dumps({"llm_calls": {"model": "gpt-4.1", "live_mode": True}}))
+    assert models == ["gpt-4.1"] * 5  # every LLM call live with the other model; the tool from the recording
+
+
 def test_mismatches_are_counted_in_their_checkpoint_segment(recorded, llm_server, recordings):
     import openai
 
