@@ -423,22 +423,28 @@ class Redactor:
         scrubbed = self._scrub(body, kept)
         if scrubbed == body or not chunks:
             return scrubbed, chunks
-        ends, end = [], 0
-        for size, _ in chunks:
-            end += size
-            ends.append(end)
-        if end != len(body):  # a chunk list not true to the body: keep its last time only
-            return scrubbed, [(len(scrubbed), chunks[-1][1])]
-        out, pos = [], 0
-        cuts = [*kept.positions(ends[:-1]), len(scrubbed)]  # the last chunk takes all that is left
-        for (_, offset), cut in zip(chunks, cuts):
-            if cut > pos:
-                out.append((cut - pos, offset))
-                pos = cut
-        return scrubbed, out
+        return scrubbed, rechunk(kept, chunks, len(body), len(scrubbed))
 
     def scrub_text(self, text: str) -> str:
         return self.scrub(text.encode()).decode("utf-8", "replace")
+
+
+def rechunk(kept: _Kept, chunks: list[tuple[int, int]], before: int, after: int) -> list[tuple[int, int]]:
+    """A body's (size, offset) chunk list after the edits ``kept`` tracked took it from
+    ``before`` bytes to ``after``: each boundary moves with the text around it."""
+    ends, end = [], 0
+    for size, _ in chunks:
+        end += size
+        ends.append(end)
+    if end != before:  # a chunk list not true to the body: keep its last time only
+        return [(after, chunks[-1][1])]
+    out, pos = [], 0
+    cuts = [*kept.positions(ends[:-1]), after]  # the last chunk takes all that is left
+    for (_, offset), cut in zip(chunks, cuts):
+        if cut > pos:
+            out.append((cut - pos, offset))
+            pos = cut
+    return out
 
 
 def _sub(regex: re.Pattern[bytes], repl: Any, data: bytes) -> bytes:

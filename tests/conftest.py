@@ -124,7 +124,7 @@ class _EchoHandler(BaseHTTPRequestHandler):
                 self.send_header("content-encoding", "gzip")
             self.send_header("transfer-encoding", "chunked")
             self.end_headers()
-            for i in range(body.get("n", 5)):
+            for i in range(len(body["pieces"]) if body.get("pieces") else body.get("n", 5)):
                 if i == body.get("drop"):  # {"drop": k}: the connection breaks after k events
                     self.wfile.flush()
                     self.connection.shutdown(socket.SHUT_RDWR)
@@ -132,7 +132,10 @@ class _EchoHandler(BaseHTTPRequestHandler):
                     return
                 if i:
                     time.sleep(body.get("gap", 0.0))
-                data = f"data: {json.dumps({'i': i, 'nonce': time.time()})}\n\n".encode()
+                event = {"i": i, "nonce": time.time()}
+                if body.get("pieces"):  # {"pieces": [...]}: OpenAI-style text deltas, one per event
+                    event = {"choices": [{"index": 0, "delta": {"content": body["pieces"][i]}}]}
+                data = f"data: {json.dumps(event)}\n\n".encode()
                 if packer is not None:
                     data = packer.compress(data) + packer.flush(zlib.Z_SYNC_FLUSH)
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))

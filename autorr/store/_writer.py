@@ -29,6 +29,7 @@ import orjson
 
 from .._events import CallRequest, Event, text_response
 from .._redact import Redactor
+from .._redact_stream import scrub_deltas
 from ..replay._fingerprint import (FINGERPRINT_V1, FINGERPRINT_V2, SECRET_QUERY_PARAMS, canonical_fingerprint,
                                    exact_key, request_fingerprint)
 from ._codec import BlobSink, headers_ref, split_json, zstd_compress
@@ -422,6 +423,7 @@ class Writer:
                                                                          event.meta or None)
         if event.body is not None:
             body, chunks = self.redactor.scrub_chunked(event.body, chunks)
+            body, chunks = scrub_deltas(self.redactor, body, chunks)  # a secret streamed in pieces
             body_ref = sink.put(body, scrub=False)
             self.chunks_written += len(chunks or ())
         return (
