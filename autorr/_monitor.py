@@ -36,7 +36,7 @@ def get_recording_status() -> dict[str, Any]:
                 "duration_seconds": 0.0, "mode": "replay" if isinstance(current, Player) and current.active else "off"}
     writer = recorder._writer
     return {"active": True, "recording_id": recorder.id, "path": str(recorder.path),
-            "events_count": writer.events_written + writer.queued,
+            "events_count": writer.events_written + writer.queued_events,
             "active_streams": len(recorder._open), "duration_seconds": round(time.time() - recorder._started_at, 3),
             "mode": "record", "labels": dict(recorder.labels)}
 

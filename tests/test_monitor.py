@@ -18,8 +18,10 @@ def test_status_metrics_and_storage_while_recording(echo_server, recordings):
             with client.stream("POST", url + "/sse", json={"n": 3}) as r:
                 chunks = r.iter_raw()
                 next(chunks)  # the stream is open, half read
+                autorr.checkpoint("half-way")  # queued like an event, but none
                 status = autorr.get_recording_status()
                 assert status["active"] and status["recording_id"] == "mon" and status["active_streams"] == 1
+                assert status["events_count"] == 5  # the finished calls, not the stream nor the checkpoint
                 assert status["labels"] == {"agent_id": "a1"}
         autorr._session.get_default().flush()
         status = autorr.get_recording_status()

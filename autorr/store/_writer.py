@@ -220,6 +220,11 @@ class Writer:
         """Items waiting for the writer thread."""
         return len(self._pending)
 
+    @property
+    def queued_events(self) -> int:
+        """Finished calls waiting for the writer thread (not checkpoints or meta)."""
+        return sum(1 for item in list(self._pending) if isinstance(item, Event) or hasattr(item, "event"))
+
     def set_meta(self, **values: Any) -> None:
         self.put(_Meta(values))
 
