@@ -14,7 +14,7 @@ from .._events import CallRequest, Kind, Status, find_header, text_headers
 from ._decode import decoded_headers, decoder_of
 
 __all__ = ["Pieces", "Tee", "async_sleep", "decide", "enter_live", "exit_live", "make_request",
-           "exception_class", "rebuild_exception", "response_meta", "rewrite_parts"]
+           "exception_class", "rebuild_exception", "redirects_meta", "response_meta", "rewrite_parts"]
 
 log = logging.getLogger("autorr")
 _ERROR = Status.ERROR.value
@@ -70,6 +70,16 @@ def response_meta(status: int, headers: list[tuple[str, str]] | list[tuple[bytes
         headers = decoded_headers(text)
     return {"status": status, "headers": headers, "http_version": http_version, "reason": reason,
             "streamed": streamed}
+
+
+def redirects_meta(hops: Any, method: str, url: str) -> dict[str, Any]:
+    """What a response record keeps of the redirects the client followed: each hop's
+    (status, method, URL, raw header pairs), and the request it ended with. Rare, so
+    decoded here, as text."""
+    return {"redirects": [{"status": status, "method": hop_method, "url": hop_url,
+                           "headers": [(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw]}
+                          for status, hop_method, hop_url, raw in hops],
+            "final": [method, url]}
 
 
 def rewrite_parts(url: str, headers: list[tuple[str, str]], body: bytes,

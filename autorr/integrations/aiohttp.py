@@ -21,14 +21,14 @@ from .._events import Status
 from .._patching import Patch
 from .._session import Serve, active
 from ._http import (Pieces, Tee, decide, enter_live, exit_live, exception_class, make_request, rebuild_exception,
-                    response_meta)
+                    redirects_meta, response_meta)
 
 __all__ = ["PATCHES"]
 
 _TEES: dict[int, Tee] = {}  # StreamReader has __slots__: its tee is kept here, by id
 _TAP_CLASS: type | None = None
 # By id, as _TEES: only a reader switched to the Broken class looks here, always after
-# `_end` set its entry.
+# `_end` set its entry; the entry goes once the reader's own exception takes over.
 _FAILURES: dict[int, BaseException] = {}
 _BROKEN_CLASS: type | None = None
 
@@ -47,8 +47,11 @@ def _broken_class() -> type:
             __slots__ = ()
 
             async def _wait(self, func_name: str) -> None:
-                failure = _FAILURES.get(id(self))
+                failure = _FAILURES.pop(id(self), None)
                 if failure is not None:
+                    # Everything that arrived is read: from here on the reader raises it
+                    # itself, on this read and every later one.
+                    self.set_exception(failure)
                     raise failure
                 await super()._wait(func_name)
 
@@ -140,10 +143,8 @@ def _tap(response: Any, handle: Any) -> None:
     # aiohttp feeds the reader decompressed data: keep it, drop Content-Encoding.
     meta = response_meta(response.status, headers, version, response.reason or "", streamed)
     if response.history:  # redirects followed: replay gives back the chain and where it ended
-        meta["redirects"] = [{"status": hop.status, "method": hop.method, "url": str(hop.url),
-                              "headers": [(k.decode("latin-1"), v.decode("latin-1")) for k, v in hop.raw_headers]}
-                             for hop in response.history]
-        meta["final"] = [response.method, str(response.url)]
+        meta.update(redirects_meta(((hop.status, hop.method, str(hop.url), hop.raw_headers)
+                                    for hop in response.history), response.method, str(response.url)))
     handle.set_response(meta)
     tee = Tee(handle)
     content = response.content

@@ -16,7 +16,8 @@ from typing import Any
 from .._events import CallRequest, Status
 from .._patching import Patch
 from .._session import Serve, active
-from ._http import Pieces, Tee, decide, enter_live, exit_live, rebuild_exception, response_meta, rewrite_parts
+from ._http import (Pieces, Tee, decide, enter_live, exit_live, rebuild_exception, redirects_meta, response_meta,
+                    rewrite_parts)
 
 __all__ = ["PATCHES"]
 
@@ -153,14 +154,11 @@ def _attach_tee(lib: Any, response: Any, handle: Any, streamed: bool, is_async: 
 
 
 def _redirects(response: Any) -> dict[str, Any]:
-    """The redirects the client followed: the responses on the way, and the request it
-    ended with (`response.url`). Rare, so read here, as text."""
+    """The redirects the client followed (see `redirects_meta`); none: nothing."""
     if not response.history:
         return {}
-    hops = [{"status": hop.status_code, "method": hop.request.method, "url": str(hop.request.url),
-             "headers": [(k.decode("latin-1"), v.decode("latin-1")) for k, v in hop.headers.raw]}
-            for hop in response.history]
-    return {"redirects": hops, "final": [response.request.method, str(response.request.url)]}
+    return redirects_meta(((hop.status_code, hop.request.method, str(hop.request.url), hop.headers.raw)
+                           for hop in response.history), response.request.method, str(response.request.url))
 
 
 def _followed(lib: Any, meta: dict[str, Any]) -> tuple[Any, list[Any]]:
@@ -229,7 +227,6 @@ def _replay_response(lib: Any, request: Any, decision: Serve, is_async: bool) ->
     history: list[Any] = []
     if meta.get("redirects"):
         request, history = _followed(lib, meta)
-        names |= {b"set-cookie"} if any(r.headers.get("set-cookie") for r in history) else set()
     response = lib.Response(
         meta.get("status", 200), headers=headers, stream=(replay_async if is_async else replay_sync)(pieces),
         request=request, extensions=dict(_extensions(meta.get("http_version", "HTTP/1.1"), meta.get("reason", ""))),
@@ -238,7 +235,8 @@ def _replay_response(lib: Any, request: Any, decision: Serve, is_async: bool) ->
     response.elapsed = datetime.timedelta(microseconds=event.duration_us)
     # Nothing to wait for or to decode: the recorded body is what a read would return.
     whole = None if pieces.preserve or b"content-encoding" in names or event.status == _ERROR else event.body or b""
-    return response, b"set-cookie" in names, whole
+    cookies = b"set-cookie" in names or any("set-cookie" in hop.headers for hop in history)
+    return response, cookies, whole
 
 
 def _read_whole(response: Any, body: bytes) -> None:
