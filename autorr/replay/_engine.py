@@ -235,7 +235,7 @@ class Player(_session.Scoped):
             return self._go_live(kind, key[1], request, occurrence, category, "override", segment, override)
         served = self._serve(key, occurrence, category, segment) or self._serve_redacted(kind, key, request,
                                                                                       category, segment)
-        return served or self._miss(kind, key[1], request, occurrence, category, output)
+        return served or self._miss(kind, key[1], request, occurrence, category, segment, output)
 
     def _serve(self, key: tuple[str, str], occurrence: int, category: str, segment: str) -> _session.Serve | None:
         for position, (reader, index) in enumerate(self._chain):
@@ -362,28 +362,28 @@ class Player(_session.Scoped):
         return segment
 
     def _miss(self, kind: Kind, fingerprint: str, request: CallRequest, occurrence: int,
-              category: str, output: bool = False) -> _session.Decision:
+              category: str, segment: str, output: bool = False) -> _session.Decision:
         details, nearest = self._explain(kind, fingerprint, request, occurrence)
         if output and self.mode is not ReplayMode.HYBRID:
             # A new log or report file (often named by the time) is no reason to fail a run.
             details["action"] = "reported"
-            self._record_mismatch(details, category)
+            self._record_mismatch(details, category, segment)
             log.warning("%s\n  an output: performed, not replayed", self._message(details))
             return None
         if self.mode is ReplayMode.HYBRID:
             details["action"] = "live"
-            self._record_mismatch(details, category)
+            self._record_mismatch(details, category, segment)
             log.info("autorr: hybrid replay: %s goes live (%s)", request.summary, "; ".join(details["diff"]))
             return self._go_live(kind, fingerprint, request, occurrence, category, "hybrid")
         message = self._message(details)
         if self.mode is ReplayMode.WARN and nearest is not None:
             details["action"] = "served_nearest"
-            self._record_mismatch(details, category)
+            self._record_mismatch(details, category, segment)
             log.warning("%s\n  warn mode: serving the nearest recorded answer", message)
             reader, event_id = nearest
             return _session.Serve(reader.event(event_id), self.timing is Timing.PRESERVE)
         details["action"] = "raised"
-        self._record_mismatch(details, category)
+        self._record_mismatch(details, category, segment)
         # SDK retry loops and `except Exception` in agent frameworks must not hide this.
         raise strict_mismatch(message, details)
 
@@ -465,9 +465,9 @@ class Player(_session.Scoped):
         with self._lock:
             self._tally[(what, category, segment)] += 1
 
-    def _record_mismatch(self, details: dict[str, Any], category: str) -> None:
-        # The segment of the call that missed: this call's number is the last one given out.
-        self._count("mismatched", category, self._segment_of(self._calls))
+    def _record_mismatch(self, details: dict[str, Any], category: str, segment: str | None = None) -> None:
+        # A content mismatch comes after its call was decided: the last call given out.
+        self._count("mismatched", category, self._segment_of(self._calls) if segment is None else segment)
         with self._lock:
             self._mismatches.append(details)
         _alerts.on_mismatch(self)

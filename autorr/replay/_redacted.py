@@ -30,9 +30,11 @@ def _scrub_query(redactor: Any, query: Any) -> list[tuple[str, str]]:
     return [(str(k), redactor.scrub_text(str(v))) for k, v in query or ()]
 
 
-def _key(redactor: Any, version: str, method: str, host: str, path: str, query: Any, parsed: Any, body: Any,
-         content_type: str) -> str:
-    canonical = canonical_json(parsed) if parsed is not None else _canonical_bytes(body or b"", content_type or "")
+def _canonical(parsed: Any, body: Any, content_type: str) -> bytes:
+    return canonical_json(parsed) if parsed is not None else _canonical_bytes(body or b"", content_type or "")
+
+
+def _key(redactor: Any, version: str, method: str, host: str, path: str, query: Any, canonical: bytes) -> str:
     return _digest(method, host, path, _scrub_query(redactor, query), redactor.scrub(canonical), version)
 
 
@@ -50,7 +52,7 @@ class RedactedIndex:
         if not index:
             return None
         key = _key(self._redactor, self._version, request.method, request.host, request.path, request.query,
-                   request.json, request.body, request.content_type)
+                   _canonical(request.json, request.body, request.content_type))
         return index.get(key)
 
     def _index(self, kind: str, summary: str) -> dict[str, str]:
@@ -69,13 +71,13 @@ class RedactedIndex:
                     continue
                 try:
                     stored = reader.request(event)
+                    canonical = _canonical(stored.get("json"), stored.get("body"), stored.get("content_type", ""))
                     key = _key(self._redactor, self._version, stored.get("method", ""), stored.get("host", ""),
-                               stored.get("path", ""), stored.get("query"), stored.get("json"), stored.get("body"),
-                               stored.get("content_type", ""))
+                               stored.get("path", ""), stored.get("query"), canonical)
                 except Exception:  # a request stored in a shape this cannot read: not a candidate
                     continue
                 index.setdefault(key, event.fingerprint)
-                budget -= len(orjson.dumps(stored.get("json"))) + len(stored.get("body") or b"")
+                budget -= len(canonical)
                 if budget < 0:
                     return index
         return index
