@@ -117,14 +117,14 @@ def _learnable(value: bytes) -> bool:
 
 def _mask_named(match: re.Match[bytes], caught: list[bytes] | None = None) -> bytes:
     if match.group(1) is not None:
-        if match.group(2).startswith(MASK.encode()):
+        if match.group(2).startswith(_MASK_B):
             return match.group(0)
         if caught is not None:
             caught.append(match.group(2))
-        return match.group(1) + MASK.encode() + match.group(3)
+        return match.group(1) + _MASK_B + match.group(3)
     if caught is not None:
         caught.append(match.group(6))
-    return match.group(4) + match.group(5) + MASK.encode()
+    return match.group(4) + match.group(5) + _MASK_B
 
 
 def _mask_group(group: int, caught: list[bytes] | None = None) -> Any:
@@ -241,10 +241,12 @@ class _Kept:
 
         data = regex.sub(record, data)
         if hits:
-            self._cut(hits)
+            self.cut(hits)
         return data
 
-    def _cut(self, hits: list[tuple[int, int, int]]) -> None:
+    def cut(self, hits: list[tuple[int, int, int]]) -> None:
+        """Take ``hits`` out of the kept parts: (start, end, new length) each, in order,
+        in the text as it is now."""
         parts, growth, h = [], 0, 0  # growth: how much the hits before a point lengthened the text
         for orig, now, size in self.parts:
             a, b = now, now + size
@@ -362,14 +364,13 @@ class Redactor:
         ``secret_params`` and any under a credential-like name) and a ``user:password@``
         masked, their values learned so that an echo of them (a server that returns its
         request, a redirect) is masked too."""
-        learned = []
-        if any(k.lower() in secret_params or _SECRET_PARAM.search(k) for k, _ in query):
-            masked = []
-            for k, v in query:
-                if k.lower() in secret_params or _SECRET_PARAM.search(k):
-                    learned.append(v)
-                    v = MASK
-                masked.append((k, v))
+        learned, masked = [], []
+        for k, v in query:
+            if k.lower() in secret_params or _SECRET_PARAM.search(k):
+                learned.append(v)
+                v = MASK
+            masked.append((k, v))
+        if learned:
             query = masked
             url = url.split("?", 1)[0] + "?" + "&".join(f"{k}={v}" for k, v in query)
         if "@" in url:

@@ -16,14 +16,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ._redact import MASK, _Kept, rechunk
+from ._redact import _MASK_B, _Kept, rechunk
 
 __all__ = ["scrub_deltas"]
 
 # A JSON string under a key that carries streamed text; its escapes stay as they are
 # (a secret has none: the joined escapes are text the scrubber ignores).
 _DELTA = re.compile(rb'"(?:content|text|delta|arguments|partial_json)"\s*:\s*"((?:[^"\\]|\\.)*)"')
-_MASK_B = MASK.encode()
 
 
 def _is_stream(body: bytes) -> bool:
@@ -60,7 +59,7 @@ def scrub_deltas(redactor: Any, body: bytes, chunks: list[tuple[int, int]] | Non
     out.append(body[pos:])
     scrubbed = b"".join(out)
     track = _Kept(len(body))
-    track._cut([(a, b, len(new)) for a, b, new in edits])
+    track.cut([(a, b, len(new)) for a, b, new in edits])
     return scrubbed, rechunk(track, chunks, len(body), len(scrubbed))
 
 
