@@ -12,8 +12,9 @@ methods, for the whole awaited call). Streams are teed at the HTTP layer as alwa
 
 from __future__ import annotations
 
+import contextlib
 import inspect
-from typing import Any
+from typing import Any, Iterator
 
 import wrapt
 
@@ -48,16 +49,22 @@ def _is_namespace(value: Any) -> bool:
     return not isinstance(value, (str, bytes, int, float, bool, list, dict, tuple)) and value is not None
 
 
+@contextlib.contextmanager
+def _active(session: Any) -> Iterator[None]:
+    token = _session.activate(session)
+    try:
+        yield
+    finally:
+        _session.deactivate(token)
+
+
 def _bound_call(function: Any, session: Any) -> Any:
     if session is None:
         return function
 
     def call(*args: Any, **kwargs: Any) -> Any:
-        token = _session.activate(session)
-        try:
+        with _active(session):
             result = function(*args, **kwargs)
-        finally:
-            _session.deactivate(token)
         if inspect.isawaitable(result):
             return _awaited(result, session)
         if hasattr(result, "__enter__") or hasattr(result, "__aenter__"):
@@ -77,37 +84,22 @@ class _Entered(wrapt.ObjectProxy):  # type: ignore[misc]
         self._self_session = session
 
     def __enter__(self) -> Any:
-        token = _session.activate(self._self_session)
-        try:
+        with _active(self._self_session):
             return self.__wrapped__.__enter__()
-        finally:
-            _session.deactivate(token)
 
     def __exit__(self, *exc: Any) -> Any:
-        token = _session.activate(self._self_session)
-        try:
+        with _active(self._self_session):
             return self.__wrapped__.__exit__(*exc)
-        finally:
-            _session.deactivate(token)
 
     async def __aenter__(self) -> Any:
-        token = _session.activate(self._self_session)
-        try:
+        with _active(self._self_session):
             return await self.__wrapped__.__aenter__()
-        finally:
-            _session.deactivate(token)
 
     async def __aexit__(self, *exc: Any) -> Any:
-        token = _session.activate(self._self_session)
-        try:
+        with _active(self._self_session):
             return await self.__wrapped__.__aexit__(*exc)
-        finally:
-            _session.deactivate(token)
 
 
 async def _awaited(awaitable: Any, session: Any) -> Any:
-    token = _session.activate(session)
-    try:
+    with _active(session):
         return await awaitable
-    finally:
-        _session.deactivate(token)
