@@ -167,6 +167,8 @@ class Event:
     pid: int = 0
     id: int | None = None  # row id once stored
     exact: str | None = None  # hash of the raw request bytes: replay's fast path (see _fingerprint)
+    # Replay: the answer worked out for serving (integrations._http.Form), made at load.
+    form: Any = field(default=None, compare=False, repr=False)
 
     @property
     def summary(self) -> str:

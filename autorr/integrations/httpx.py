@@ -9,15 +9,14 @@ a real ``Response`` of the same library around the recorded chunks.
 
 from __future__ import annotations
 
-import datetime
 import functools
 from typing import Any
 
 from .._events import CallRequest, Status
 from .._patching import Patch
 from .._session import Serve, active
-from ._http import (Pieces, Tee, decide, enter_live, exit_live, rebuild_exception, redirects_meta, response_meta,
-                    rewrite_parts)
+from ._http import (Form, Pieces, Tee, decide, enter_live, exit_live, form_of, rebuild_exception, redirects_meta,
+                    response_meta, rewrite_parts, wire)
 
 __all__ = ["PATCHES"]
 
@@ -62,15 +61,14 @@ def _endpoint(url: Any) -> tuple[str, str, list[tuple[str, str]]]:
     return found
 
 
-def _call_request(request: Any) -> CallRequest:
-    host, path, _ = _endpoint(request.url)
-    return CallRequest(request.method, None, host, path, None, None, request.content, content_type=None,
-                       source=request, parts=_Parts)
+def _call_request(request: Any, body: bytes) -> CallRequest:
+    host, path, query = _endpoint(request.url)
+    return CallRequest(request.method, None, host, path, query, None, body, content_type=None, source=request,
+                       parts=_Parts)
 
 
-def _bind(args: tuple, kwargs: dict) -> tuple[Any, bool]:
-    """(request, the caller's stream flag)."""
-    return (args[0] if args else kwargs["request"]), bool(kwargs.get("stream", False))
+def _summary(request: Any, body: bytes) -> str:
+    return f"{request.method} {request.url}"
 
 
 def _live_kwargs(kwargs: dict) -> dict:
@@ -78,10 +76,6 @@ def _live_kwargs(kwargs: dict) -> dict:
     rest = dict(kwargs, stream=True)
     rest.pop("request", None)
     return rest
-
-
-def _decide(session: Any, request: Any) -> Any:
-    return decide(session, lambda: _call_request(request), lambda: f"{request.method} {request.url}")
 
 
 @functools.lru_cache(maxsize=None)
@@ -165,7 +159,7 @@ def _followed(lib: Any, meta: dict[str, Any]) -> tuple[Any, list[Any]]:
     """The request a recorded redirect chain ended with, and the responses on the way."""
     history = []
     for hop in meta["redirects"]:
-        step = lib.Response(hop["status"], headers=[(_wire(k), _wire(v)) for k, v in hop["headers"]],
+        step = lib.Response(hop["status"], headers=[(wire(k), wire(v)) for k, v in hop["headers"]],
                             stream=lib.ByteStream(b""), request=lib.Request(hop["method"], hop["url"]))
         step.read()  # closed, as the client leaves a redirect it followed
         history.append(step)
@@ -174,69 +168,42 @@ def _followed(lib: Any, meta: dict[str, Any]) -> tuple[Any, list[Any]]:
 
 
 @functools.lru_cache(maxsize=None)
+@functools.lru_cache(maxsize=None)
 def _headers_fast(lib: Any) -> bool:
     # httpx (and httpx2) keep headers as (raw key, lower key, value) bytes triples in
     # `_list`; if a version does not, replay takes the public constructor.
-    return getattr(lib.Headers(), "_list", None) == []
+    return getattr(lib.Headers(), "_list", None) == [] and getattr(lib.Headers(), "_encoding", 0) is None
 
 
-def _wire(text: str) -> bytes:
-    # Recorded header text was decoded as latin-1; text written some other way (by hand,
-    # by a library that decodes UTF-8) may hold more.
-    try:
-        return text.encode("latin-1")
-    except UnicodeEncodeError:
-        return text.encode("utf-8")
-
-
-def _headers(lib: Any, pairs: list[tuple[str, str]]) -> tuple[Any, frozenset[bytes]]:
-    """Recorded header pairs as the library's Headers, and their lower-case names.
-
-    Built in one pass: httpx's own constructor normalises every pair through three
-    functions (a third of a replayed call's own time once). Recorded values were
-    decoded as latin-1: encoded back the same.
-    """
-    try:
-        triples = [(k.encode("latin-1"), k.encode("latin-1").lower(), v.encode("latin-1")) for k, v in pairs]
-    except UnicodeEncodeError:  # text no wire carried
-        triples = [(_wire(k), _wire(k).lower(), _wire(v)) for k, v in pairs]
-    names = frozenset(lower for _, lower, _ in triples)
+def _headers(lib: Any, triples: list[tuple[bytes, bytes, bytes]]) -> Any:
+    """Recorded headers as the library's Headers, without its constructor, which
+    normalises every pair through three functions (and, for none, asks an ABC whether
+    None is a Mapping): the Response copies them as they are."""
     if not _headers_fast(lib):
-        return lib.Headers([(k, v) for k, _, v in triples]), names
-    headers = lib.Headers()
-    headers._list = triples
-    return headers, names
+        return lib.Headers([(k, v) for k, _, v in triples])
+    headers = lib.Headers.__new__(lib.Headers)
+    headers._list, headers._encoding = triples, None
+    return headers
 
 
-@functools.lru_cache(maxsize=64)
-def _extensions(http_version: Any, reason: Any) -> dict[str, bytes]:
-    # One per (version, reason) pair a recording holds; each Response gets a copy.
-    return {"http_version": str(http_version).encode(), "reason_phrase": str(reason).encode()}
-
-
-def _replay_response(lib: Any, request: Any, decision: Serve, is_async: bool) -> tuple[Any, bool, bytes | None]:
-    """The replayed Response, whether it sets a cookie, and its body when a read can
-    take it whole (see `_read_whole`)."""
+def _replay_response(lib: Any, request: Any, decision: Serve, is_async: bool) -> tuple[Any, Form, bytes | None]:
+    """The replayed Response, the answer's `Form`, and the body when a read can take it
+    whole (see `_read_whole`)."""
     event = decision.event
     if event.status == _ERROR and event.response is None:
         raise rebuild_exception(event.error or {}, request=request)
-    meta = event.response or {}
+    form = event.form or form_of(event)  # made at load (see `form_of`)
     _, _, replay_sync, replay_async = _stream_classes(lib)
-    headers, names = _headers(lib, meta.get("headers") or [])
     pieces = Pieces(event, decision.timing_preserve, request)
     history: list[Any] = []
-    if meta.get("redirects"):
-        request, history = _followed(lib, meta)
-    response = lib.Response(
-        meta.get("status", 200), headers=headers, stream=(replay_async if is_async else replay_sync)(pieces),
-        request=request, extensions=dict(_extensions(meta.get("http_version", "HTTP/1.1"), meta.get("reason", ""))),
-        history=history,
-    )
-    response.elapsed = datetime.timedelta(microseconds=event.duration_us)
+    if event.response.get("redirects"):
+        request, history = _followed(lib, event.response)
+    response = lib.Response(form.status, headers=_headers(lib, form.headers),
+                            stream=(replay_async if is_async else replay_sync)(pieces), request=request,
+                            extensions=form.extensions, history=history)  # both copied by Response
+    response.elapsed = form.elapsed
     # Nothing to wait for or to decode: the recorded body is what a read would return.
-    whole = None if pieces.preserve or b"content-encoding" in names or event.status == _ERROR else event.body or b""
-    cookies = b"set-cookie" in names or any("set-cookie" in hop.headers for hop in history)
-    return response, cookies, whole
+    return response, form, None if pieces.preserve else form.whole
 
 
 def _read_whole(response: Any, body: bytes) -> None:
@@ -247,10 +214,10 @@ def _read_whole(response: Any, body: bytes) -> None:
     response.is_stream_consumed = response.is_closed = True
 
 
-def _replay_hooks(client: Any, response: Any, cookies: bool) -> list[Any]:
+def _replay_hooks(client: Any, response: Any, form: Form) -> list[Any]:
     """What the client would have done with a real response: keep its cookies, run its hooks."""
     try:
-        for hop in (*response.history, response) if cookies else ():
+        for hop in (*response.history, response) if form.cookies else ():
             client.cookies.extract_cookies(hop)
         return list(client.event_hooks.get("response", ()))
     except Exception:  # a client without these (a subclass): nothing to run
@@ -271,14 +238,17 @@ def sync_send(lib: Any):
         session = active()
         if session is None:
             return wrapped(*args, **kwargs)
-        request, stream = _bind(args, kwargs)
-        request.read()  # a generator body must be read before we can fingerprint it
-        decision = _decide(session, request)
+        request = args[0] if args else kwargs["request"]
+        stream = kwargs.get("stream", False)
+        body = getattr(request, "_content", None)  # set by a read; `content` is a property
+        if body is None:
+            body = request.read()  # a generator body must be read before we can fingerprint it
+        decision = decide(session, _call_request, _summary, request, body)
         if decision is None:
             return wrapped(*args, **kwargs)
         if isinstance(decision, Serve):
-            response, cookies, whole = _replay_response(lib, request, decision, is_async=False)
-            for hook in _replay_hooks(instance, response, cookies):
+            response, form, whole = _replay_response(lib, request, decision, is_async=False)
+            for hook in _replay_hooks(instance, response, form):
                 hook(response)
         else:
             whole = None
@@ -309,14 +279,17 @@ def async_send(lib: Any):
         session = active()
         if session is None:
             return await wrapped(*args, **kwargs)
-        request, stream = _bind(args, kwargs)
-        await request.aread()
-        decision = _decide(session, request)
+        request = args[0] if args else kwargs["request"]
+        stream = kwargs.get("stream", False)
+        body = getattr(request, "_content", None)  # set by a read; `content` is a property
+        if body is None:
+            body = await request.aread()  # a generator body must be read before we can fingerprint it
+        decision = decide(session, _call_request, _summary, request, body)
         if decision is None:
             return await wrapped(*args, **kwargs)
         if isinstance(decision, Serve):
-            response, cookies, whole = _replay_response(lib, request, decision, is_async=True)
-            for hook in _replay_hooks(instance, response, cookies):
+            response, form, whole = _replay_response(lib, request, decision, is_async=True)
+            for hook in _replay_hooks(instance, response, form):
                 await hook(response)
         else:
             whole = None

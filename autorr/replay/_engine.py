@@ -21,6 +21,7 @@ from .. import _alerts, _session
 from .._config import Config, ReplayMode, Timing, load_config
 from .._errors import ConfigError, strict_mismatch
 from .._events import CallRequest, Event, Kind, Status
+from ..integrations._http import form_of
 from ._matchers import closeness, explain
 from ._fingerprint import FINGERPRINT_V2, exact_key, request_fingerprint
 from ._overrides import llm_rewrite
@@ -32,6 +33,7 @@ __all__ = ["Player", "category_of", "endpoint_category"]
 log = logging.getLogger("autorr")
 
 PRELOAD_BYTES = 64 << 20
+_HTTP = Kind.HTTP.value
 
 _LLM_PATHS = ("/chat/completions", "/completions", "/responses", "/messages", "/embeddings",
               ":generateContent", ":streamGenerateContent", "/v1/complete")
@@ -142,6 +144,8 @@ class Player(_session.Scoped):
             except (KeyError, ValueError) as exc:  # a damaged event fails when (if) it is served
                 log.debug("autorr: event %s of %s not preloaded: %s", event_id, reader.path, exc)
                 continue
+            if answer.response is not None and answer.kind == _HTTP:
+                form_of(answer)  # what serving it would work out, done before the agent waits
             self._answers[(position, event_id)] = answer
             budget -= len(answer.body or b"") + 200
 
@@ -221,12 +225,13 @@ class Player(_session.Scoped):
             self._count("ignored", "http")
             return _session.Serve(_empty_answer(""))
         # `_value_`, not `.value`: the enum property is a Python call on every replayed call.
-        key = (kind._value_, self.fingerprint(kind, request))
+        found = self._exact.get((kind._value_, exact_key(request)))
+        key = (kind._value_, found if found is not None else request_fingerprint(request, self._fingerprint_version))
         with self._lock:
             occurrence = self._next.get(key, 0)
             self._next[key] = occurrence + 1
             self._calls = call_no = self._calls + 1
-        segment = self._segment_of(call_no)
+        segment = self._segment_of(call_no) if self._checkpoints else "start"
         target = self._target
         if self._live_from_now or (target is not None and call_no > target["seq"]):
             return self._go_live(kind, key[1], request, occurrence, category, "checkpoint", segment)
@@ -242,7 +247,8 @@ class Player(_session.Scoped):
             occurrences = index.get(key)
             event_id = occurrences.get(occurrence) if occurrences else None
             if event_id is not None:
-                self._count("matched", category, segment)
+                with self._lock:  # `_count`, inlined: this is every replayed call
+                    self._tally[("matched", category, segment)] += 1
                 # Before a checkpoint being resumed from, the prefix is served at full speed.
                 preserve = self.timing is Timing.PRESERVE and self._target is None
                 answer = self._answers.get((position, event_id)) or reader.answer(event_id)

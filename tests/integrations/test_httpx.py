@@ -434,6 +434,18 @@ def test_a_compressed_stream_is_teed_and_stored_decoded_chunk_by_chunk(echo_serv
         assert agent() == live
 
 
+def _replayed_headers(lib, pairs):
+    """The Headers and lower-case names replay serves for an answer recorded with ``pairs``."""
+    from autorr._events import Event, Status
+    from autorr.integrations import httpx as integration
+    from autorr.integrations._http import form_of
+
+    form = form_of(Event(kind="http", fingerprint="f", occurrence=0, seq=0, started_at=0.0, duration_us=5,
+                         status=Status.OK.value, request={}, response={"headers": pairs}))
+    headers = integration._headers(lib, list(form.headers))
+    return lib.Response(200, headers=headers).headers, form.names
+
+
 @pytest.mark.parametrize("libname", LIBS)
 @pytest.mark.parametrize("pairs", [
     [("Content-Type", "application/json"), ("X-Request-ID", "req-1"), ("set-cookie", "a=1"), ("Set-Cookie", "b=2")],
@@ -442,10 +454,8 @@ def test_a_compressed_stream_is_teed_and_stored_decoded_chunk_by_chunk(echo_serv
     [],
 ])
 def test_replayed_headers_are_what_the_library_builds_from_the_wire(libname, pairs):
-    from autorr.integrations import httpx as integration
-
     lib = pytest.importorskip(libname)
-    headers, names = integration._headers(lib, pairs)
+    headers, names = _replayed_headers(lib, pairs)
     wire = lib.Headers([(k.encode("latin-1"), v.encode("latin-1")) for k, v in pairs])
     assert headers.raw == wire.raw and headers.multi_items() == wire.multi_items()
     assert headers.get_list("set-cookie") == wire.get_list("set-cookie")
@@ -457,10 +467,8 @@ def test_replayed_headers_are_what_the_library_builds_from_the_wire(libname, pai
 def test_replayed_headers_written_by_hand_still_load(libname, odd, wire):
     """Text no wire would carry (a newline in a value, a character past latin-1) goes one
     pair at a time, not joined."""
-    from autorr.integrations import httpx as integration
-
     lib = pytest.importorskip(libname)
-    headers, names = integration._headers(lib, [("A", "b"), odd, ("set-cookie", "c=d")])
+    headers, names = _replayed_headers(lib, [("A", "b"), odd, ("set-cookie", "c=d")])
     assert headers.raw == [(b"A", b"b"), (odd[0].encode(), wire), (b"set-cookie", b"c=d")]
     assert headers["a"] == "b" and b"set-cookie" in names
 

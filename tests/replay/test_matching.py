@@ -86,6 +86,8 @@ def test_answers_past_the_preload_budget_are_read_on_demand(echo_server, tmp_pat
         monkeypatch.setattr(_engine, "PRELOAD_BYTES", 1500)
         with autorr.replaying(tmp_path / "r.db") as player:
             assert 0 < len(player._answers) < 8
+            # what serving a preloaded answer needs is worked out at load, not on the agent's call
+            assert all(answer.form is not None for answer in player._answers.values())
             assert [_post(client, echo_server[0] + f"/n{i}", b'{"pad": "' + b"x" * 500 + b'"}')
                     for i in range(8)] == recorded
 
