@@ -11,8 +11,10 @@ stored byte for secrets, and a secret inside base64 is one it cannot see.
 from __future__ import annotations
 
 import base64
+import copyreg
 import io
 import pickle
+import re
 from typing import Any, Awaitable, Callable, TypeVar
 
 import orjson
@@ -21,7 +23,8 @@ from .._events import CallRequest, Kind, Status
 from .._session import Serve, active
 from ..replay._fingerprint import canonical_json
 
-__all__ = ["arun", "call_request", "decode_bytes", "decode_value", "encode_bytes", "encode_value", "plain", "run"]
+__all__ = ["arun", "call_request", "decide", "decode_bytes", "decode_value", "encode_bytes", "encode_value", "plain",
+           "record_items", "recorded_items", "run"]
 
 T = TypeVar("T")
 
@@ -115,6 +118,33 @@ for _op in (pickle.UNICODE, pickle.BINUNICODE, pickle.SHORT_BINUNICODE, pickle.B
     _ScrubbingUnpickler.dispatch[_op[0]] = _scrubbing(_ScrubbingUnpickler.dispatch[_op[0]])
 
 
+def _rebuild_exception(cls: type, args: tuple, state: dict | None) -> BaseException:
+    # Without calling __init__: `MyError(code, msg)` that passes only `msg` to its base
+    # keeps args=(msg,), and `cls(*args)`, pickle's way, raises TypeError at replay.
+    exc = cls.__new__(cls, *args)
+    exc.args = args
+    if state:
+        exc.__dict__.update(state)
+    return exc
+
+
+def _reduce_exception(exc: BaseException) -> tuple:
+    return _rebuild_exception, (type(exc), exc.args, getattr(exc, "__dict__", None) or None)
+
+
+def _dumps(value: Any) -> bytes:
+    cls = type(value)
+    if not (isinstance(value, BaseException) and cls.__reduce_ex__ is BaseException.__reduce_ex__
+            and cls.__reduce__ is BaseException.__reduce__):
+        return pickle.dumps(value)
+    # A raised exception (the top-level value): a per-type entry, so other values pay nothing.
+    buffer = io.BytesIO()
+    pickler = pickle.Pickler(buffer)
+    pickler.dispatch_table = {**copyreg.dispatch_table, cls: _reduce_exception}
+    pickler.dump(value)
+    return buffer.getvalue()
+
+
 def _pickle(value: Any, scrub: Callable[[bytes], bytes] | None) -> bytes | None:
     """``value`` pickled with no secret in it; None when that cannot be done.
 
@@ -122,15 +152,21 @@ def _pickle(value: Any, scrub: Callable[[bytes], bytes] | None) -> bytes | None:
     so a pickle that holds one is loaded back with its strings scrubbed and pickled
     again: replay gets the value with "[REDACTED]" where the secret was, as it does for
     JSON. The writer scrubs the stored text again (for secrets it learns later)."""
-    data = pickle.dumps(value)
+    data = _dumps(value)
     if scrub is None or scrub(data) == data:
         return data
-    clean = pickle.dumps(_ScrubbingUnpickler(data, scrub).load())
+    clean = _dumps(_ScrubbingUnpickler(data, scrub).load())
     return clean if scrub(clean) == clean else None  # a secret the strings do not hold: keep no pickle
 
 
+# `<Agent object at 0x7f...>`: the address changes every run, so a method tool's `self`
+# (or any object with the default repr) would never match its recording.
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+
+
 def fingerprintable(value: Any) -> Any:
-    """A stable JSON view of arguments: plain data as is, anything else by its repr."""
+    """A stable JSON view of arguments: plain data as is, anything else by its repr
+    (without memory addresses)."""
     if plain(value):
         return value
     if isinstance(value, (list, tuple)):
@@ -139,7 +175,7 @@ def fingerprintable(value: Any) -> Any:
         return {str(k): fingerprintable(v) for k, v in value.items()}
     if isinstance(value, bytes):
         return {"bytes": encode_bytes(value)}
-    return {"repr": repr(value)}
+    return {"repr": _ADDRESS.sub("", repr(value))}
 
 
 def call_request(kind: Kind, target: str, payload: dict[str, Any]) -> CallRequest:
@@ -172,9 +208,30 @@ def record_error(handle: Any, exc: BaseException) -> None:
     handle.finish(Status.OK)
 
 
-def recorded_result(event: Any) -> Any:
-    """The recorded return value, or raise the recorded exception."""
+def record_items(handle: Any, items: list, exc: BaseException | None = None) -> None:
+    """What a generator tool yielded, and what it raised (after them), if anything."""
+    handle.set_response({"status": 0 if exc is None else 1})
+    data: dict[str, Any] = {"items": encode_value(items, scrubber(handle))}
+    if exc is not None:
+        data.update(raised=encode_value(exc, scrubber(handle)), type=type(exc).__qualname__, message=str(exc))
+    handle.chunk(orjson.dumps(data))
+    handle.finish(Status.OK)
+
+
+def recorded_items(event: Any) -> tuple[list, BaseException | None]:
     data = orjson.loads(event.body or b"{}")
+    if "items" not in data:
+        raise ValueError("this tool was recorded as a plain function, not a generator: record it again")
+    try:
+        recorded_result({k: v for k, v in data.items() if k != "items"})
+    except BaseException as exc:  # noqa: BLE001 - handed to the caller after the items
+        return decode_value(data["items"]), exc
+    return decode_value(data["items"]), None
+
+
+def recorded_result(event: Any) -> Any:
+    """The recorded return value, or raise the recorded exception (``event``: an event or its decoded body)."""
+    data = event if isinstance(event, dict) else orjson.loads(event.body or b"{}")
     if "raised" in data:
         try:
             exc = decode_value(data["raised"])
@@ -184,7 +241,7 @@ def recorded_result(event: Any) -> Any:
     return decode_value(data.get("value", {"json": None}))
 
 
-def _decide(kind: Kind, target: str, payload: dict[str, Any]) -> Any:
+def decide(kind: Kind, target: str, payload: dict[str, Any]) -> Any:
     session = active()
     if session is None:
         return None
@@ -193,7 +250,7 @@ def _decide(kind: Kind, target: str, payload: dict[str, Any]) -> Any:
 
 
 def run(kind: Kind, target: str, payload: dict[str, Any], live: Callable[[], T]) -> T:
-    decision = _decide(kind, target, payload)
+    decision = decide(kind, target, payload)
     if isinstance(decision, Serve):
         return recorded_result(decision.event)
     if decision is None:
@@ -208,7 +265,7 @@ def run(kind: Kind, target: str, payload: dict[str, Any], live: Callable[[], T])
 
 
 async def arun(kind: Kind, target: str, payload: dict[str, Any], live: Callable[[], Awaitable[T]]) -> T:
-    decision = _decide(kind, target, payload)
+    decision = decide(kind, target, payload)
     if isinstance(decision, Serve):
         return recorded_result(decision.event)
     if decision is None:

@@ -238,9 +238,16 @@ def _open(module: Any):
         path = os.fsdecode(params["file"])
         if not _writes(mode) and os.path.exists(path) and not os.path.isfile(path):
             return wrapped(*args, **kwargs)  # a FIFO or device: reading it ahead could block
+        written_live = session.__dict__.get("_files_written_live")
+        if written_live and not _writes(mode) and rel in written_live:
+            return wrapped(*args, **kwargs)  # a file this replay wrote itself, unrecorded: read it back
         request = call_request(Kind.FILE, rel, {"path": rel, "op": "write" if _writes(mode) else "read"})
         decision = session.decide(Kind.FILE, request, output=_writes(mode))
         if decision is None:
+            if _writes(mode) and hasattr(session, "content_mismatch"):
+                # A replay performed a write the recording never made (a new temporary or
+                # time-stamped file): reading it back is no input the recording could hold.
+                session.__dict__.setdefault("_files_written_live", set()).add(rel)
             return wrapped(*args, **kwargs)
         if not isinstance(decision, Serve):
             decision.handle.meta["mode"] = mode

@@ -18,9 +18,12 @@ import inspect
 import io
 import logging
 import os
+import stat
+import subprocess
 import sys
 import sysconfig
 import threading
+import weakref
 from typing import Any
 
 import wrapt
@@ -28,7 +31,7 @@ import wrapt
 from .._events import Kind, Status
 from .._patching import Patch
 from .._session import Serve, active
-from ._calls import call_request, decode_bytes, encode_bytes, encode_value, recorded_result, redactor_of
+from ._calls import call_request, decode_bytes, encode_bytes, encode_value, recorded_result, redactor_of, run
 
 __all__ = ["PATCHES"]
 
@@ -97,17 +100,20 @@ def _decode_output(data: Any, text: bool, params: dict[str, Any]) -> Any:
 class _Tee(wrapt.ObjectProxy):  # type: ignore[misc]
     """A pipe read straight by the caller: what it reads is recorded."""
 
-    def __init__(self, wrapped: Any, sink: list) -> None:
+    def __init__(self, wrapped: Any, sink: list, on_eof: Any) -> None:
         super().__init__(wrapped)
         self._self_sink = sink
+        self._self_on_eof = on_eof
 
-    def _keep(self, data: Any) -> Any:
+    def _keep(self, data: Any, whole: bool = False) -> Any:
         if data:
             self._self_sink.append(data)
+        if whole or not data:
+            self._self_on_eof(self)
         return data
 
     def read(self, *args: Any) -> Any:
-        return self._keep(self.__wrapped__.read(*args))
+        return self._keep(self.__wrapped__.read(*args), not args or args[0] is None or args[0] < 0)
 
     def read1(self, *args: Any) -> Any:
         return self._keep(self.__wrapped__.read1(*args))
@@ -118,6 +124,8 @@ class _Tee(wrapt.ObjectProxy):  # type: ignore[misc]
     def readlines(self, *args: Any) -> list:
         lines = self.__wrapped__.readlines(*args)
         self._self_sink.extend(lines)
+        if not args:
+            self._self_on_eof(self)
         return lines
 
     def __iter__(self) -> Any:
@@ -133,7 +141,8 @@ class _Tee(wrapt.ObjectProxy):  # type: ignore[misc]
 class _State:
     """What autorr keeps on a recorded or replayed Popen."""
 
-    __slots__ = ("handle", "event", "params", "text", "out", "err", "result", "communicating")
+    __slots__ = ("handle", "event", "params", "text", "out", "err", "result", "communicating", "timeouts",
+                 "open_pipes", "files", "pid")
 
     def __init__(self, params: dict[str, Any]) -> None:
         self.params = params
@@ -144,19 +153,92 @@ class _State:
         self.err: list = []
         self.result: dict[str, Any] | None = None
         self.communicating = False  # communicate() waits internally: finish once, after it
+        self.timeouts: list = []  # TimeoutExpired raised by communicate()/wait(), in order
+        self.open_pipes: list = []  # the teed pipes not read to the end yet
+        self.files: dict[str, Any] = {}  # "stdout"/"stderr" -> _FileOutput, when sent to a file
+        self.pid = 0
 
-    def finish(self, popen: Any, communicated: tuple[Any, Any] | None = None) -> None:
+    def finish(self, popen: Any | None, communicated: tuple[Any, Any] | None = None, final: bool = True) -> None:
         handle = self.handle
         if handle is None or handle.done:
             return
         joiner = "" if self.text else b""
         out, err = communicated or (joiner.join(self.out) if self.out else None,
                                     joiner.join(self.err) if self.err else None)
-        handle.set_response({"status": popen.returncode})
-        result = {"returncode": popen.returncode, "stdout": _encode_output(out), "stderr": _encode_output(err),
-                  "pid": popen.pid, "text": self.text}
+        returncode = None if popen is None else popen.returncode
+        result = {"returncode": returncode, "stdout": _encode_output(out), "stderr": _encode_output(err),
+                  "pid": self.pid, "text": self.text}
+        if self.timeouts:
+            result["timeouts"] = self.timeouts
+        for name, output in self.files.items():
+            result[f"{name}_file"] = _encode_output(output.written(final))
+        # Not final: the caller read the pipes to the end but has not waited (yet). The
+        # event is kept ready, so a recording stopped before that wait still replays it.
+        handle.parts, handle.chunks = [], []
+        handle.set_response({"status": returncode})
         handle.chunk(_dumps({"value": encode_value(result)}))
-        handle.finish(Status.OK)
+        if final:
+            handle.finish(Status.OK)
+
+    def eof(self, pipe: Any, popen: Any) -> None:
+        if pipe in self.open_pipes:
+            self.open_pipes.remove(pipe)
+        if self.open_pipes or self.communicating or self.handle is None or self.handle.done:
+            return
+        if popen is None:  # `os.popen(cmd).read()`: the Popen is gone, nobody can wait for it
+            self.finish(None)
+        elif popen.poll() is None:  # never block here: a process may close its output and go on
+            self.finish(popen, final=False)
+
+
+class _FileOutput:
+    """A regular file given as ``stdout=``/``stderr=``: what the child writes there is
+    kept. A duplicate of the descriptor shares its offset (where the child got to) and
+    stays valid if the caller closes its file first; the file is read back through a
+    descriptor of its own (the caller's is usually write-only)."""
+
+    __slots__ = ("fd", "reader", "start")
+
+    def __init__(self, fd: int) -> None:
+        self.fd = self.reader = -1
+        self.reader = os.open(f"/proc/self/fd/{fd}", os.O_RDONLY)  # Linux; elsewhere OSError: not kept
+        self.fd = os.dup(fd)
+        self.start = os.fstat(fd).st_size if _appends(fd) else os.lseek(fd, 0, os.SEEK_CUR)
+
+    def written(self, final: bool) -> bytes | None:
+        try:
+            end = os.fstat(self.fd).st_size if _appends(self.fd) else os.lseek(self.fd, 0, os.SEEK_CUR)
+            return os.pread(self.reader, max(0, end - self.start), self.start)
+        except OSError:
+            return None
+        finally:
+            if final:
+                self.close()
+
+    def close(self) -> None:
+        for fd in (self.fd, self.reader):
+            if fd >= 0:
+                os.close(fd)
+        self.fd = self.reader = -1
+
+    __del__ = close
+
+
+def _appends(fd: int) -> bool:
+    import fcntl
+
+    return bool(fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_APPEND)
+
+
+def _regular_fd(target: Any) -> int | None:
+    """The descriptor of a regular file given as ``stdout=``/``stderr=``, else None."""
+    if target is None or isinstance(target, int) and target < 0:
+        return None  # inherited, PIPE, STDOUT, DEVNULL
+    try:
+        fd = target if isinstance(target, int) else target.fileno()
+        return fd if stat.S_ISREG(os.fstat(fd).st_mode) else None
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        return None
 
 
 def _dumps(value: Any) -> bytes:
@@ -210,6 +292,13 @@ def _init(module: Any):
         handle.meta.update(cwd=os.fspath(params["cwd"]) if params.get("cwd") else None,
                            env_changed=_changed_env(params.get("env")))
         _learn_env(handle, params.get("env"))
+        for name in ("stdout", "stderr"):
+            fd = _regular_fd(params.get(name))
+            if fd is not None:
+                try:
+                    state.files[name] = _FileOutput(fd)
+                except OSError:  # no /proc: the output goes unrecorded, as before
+                    pass
         try:
             wrapped(*args, **kwargs)
         except Exception as exc:
@@ -218,10 +307,18 @@ def _init(module: Any):
             record_error(handle, exc)
             raise
         instance._autorr = state
+        state.pid = instance.pid
+        popen = weakref.ref(instance)  # the pipes must not keep the Popen alive
+
+        def on_eof(pipe: Any) -> None:
+            state.eof(pipe, popen())
+
         if instance.stdout is not None:
-            instance.stdout = _Tee(instance.stdout, state.out)
+            instance.stdout = _Tee(instance.stdout, state.out, on_eof)
+            state.open_pipes.append(instance.stdout)
         if instance.stderr is not None:
-            instance.stderr = _Tee(instance.stderr, state.err)
+            instance.stderr = _Tee(instance.stderr, state.err, on_eof)
+            state.open_pipes.append(instance.stderr)
         return None
 
     return wrapper
@@ -229,7 +326,15 @@ def _init(module: Any):
 
 def _become_replayed(popen: Any, state: _State, event: Any) -> None:
     result = recorded_result(event)  # raises what the real Popen raised (e.g. FileNotFoundError)
+    if not isinstance(result, dict):  # a process still running when its recording stopped
+        raise RuntimeError(f"autorr: the recorded process {state.params['args']!r} has no result (the recording "
+                           "stopped before its output was read): record it again")
     params, text = state.params, state.text
+    for name in ("stdout", "stderr"):
+        data = result.get(f"{name}_file")
+        fd = _regular_fd(params.get(name)) if data else None
+        if fd is not None:  # what the process wrote into the caller's file, written again
+            os.write(fd, _decode_output(data, False, params))
     state.event, state.result = event, result
     out = _decode_output(result.get("stdout"), text, params)
     err = _decode_output(result.get("stderr"), text, params)
@@ -261,12 +366,29 @@ def _replayed_returncode(popen: Any, state: _State) -> int:
     return popen.returncode
 
 
+def _replay_timeout(popen: Any, state: _State) -> None:
+    """Raise the next TimeoutExpired the recorded process raised, if any is left."""
+    recorded = state.result.get("timeouts") or ()
+    if len(state.timeouts) < len(recorded):
+        timeout = recorded[len(state.timeouts)]
+        state.timeouts.append(timeout)
+        raise subprocess.TimeoutExpired(popen.args, timeout["timeout"],
+                                        output=_decode_output(timeout["stdout"], False, state.params),
+                                        stderr=_decode_output(timeout["stderr"], False, state.params))
+
+
+def _note_timeout(state: _State, exc: subprocess.TimeoutExpired) -> None:
+    state.timeouts.append({"timeout": exc.timeout, "stdout": _encode_output(exc.stdout),
+                           "stderr": _encode_output(exc.stderr)})
+
+
 def _communicate(module: Any):
     def wrapper(wrapped, instance, args, kwargs):
         state = getattr(instance, "_autorr", None)
         if state is None:
             return wrapped(*args, **kwargs)
         if state.result is not None:  # replayed
+            _replay_timeout(instance, state)
             _replayed_returncode(instance, state)
             params = state.params
             out = state.out[0] if params.get("stdout") == _PIPE else None
@@ -278,6 +400,9 @@ def _communicate(module: Any):
         state.communicating = True
         try:
             out, err = wrapped(*args, **kwargs)
+        except subprocess.TimeoutExpired as exc:
+            _note_timeout(state, exc)
+            raise
         finally:
             state.communicating = False
         state.finish(instance, (out, err))
@@ -292,11 +417,31 @@ def _wait_or_poll(module: Any):
         if state is None:
             return wrapped(*args, **kwargs)
         if state.result is not None:
+            if wrapped.__name__ == "wait":
+                _replay_timeout(instance, state)
             return _replayed_returncode(instance, state)
-        code = wrapped(*args, **kwargs)
+        try:
+            code = wrapped(*args, **kwargs)
+        except subprocess.TimeoutExpired as exc:
+            if not state.communicating:  # communicate() notes its own
+                _note_timeout(state, exc)
+            raise
         if code is not None and not state.communicating:
             state.finish(instance)
         return code
+
+    return wrapper
+
+
+def _system(module: Any):
+    # os.system's output goes to the terminal (not replayed); its exit status and its
+    # side effects are what replay must reproduce and prevent.
+    def wrapper(wrapped, instance, args, kwargs):
+        if active() is None or _stdlib_caller():
+            return wrapped(*args, **kwargs)
+        command = os.fsdecode(args[0] if args else kwargs["command"])
+        return run(Kind.SUBPROCESS, command, {"args": [command], "shell": True, "via": "os.system"},
+                   lambda: wrapped(*args, **kwargs))
 
     return wrapper
 
@@ -306,4 +451,5 @@ PATCHES = (
     Patch("subprocess", "Popen.communicate", _communicate),
     Patch("subprocess", "Popen.wait", _wait_or_poll),
     Patch("subprocess", "Popen.poll", _wait_or_poll),
+    Patch("os", "system", _system),
 )

@@ -209,3 +209,24 @@ def test_a_served_file_is_a_real_file_object(project, tmp_path):
     with autorr.replaying(tmp_path / "recs" / "f.db") as player:
         assert agent() == live == (23, b"first line", "data/notes.txt")
     assert player.statistics()["matched"] == 1
+
+
+def test_a_file_replay_wrote_without_a_recording_is_read_back_live(project, tmp_path):
+    """A scratch file named anew on every run is written live in replay and reported;
+    reading it back reads that file, not a recording that cannot hold it."""
+    import uuid
+
+    def agent():
+        name = f"scratch-{uuid.uuid4().hex}.txt"
+        with open(name, "w") as f:
+            f.write("scratch")
+        content = open(name).read()
+        os.remove(name)
+        return content
+
+    recordings = tmp_path / "recs"
+    with autorr.recording(recordings / "f.db"):
+        assert agent() == "scratch"
+    with autorr.replaying(recordings / "f.db") as player:
+        assert agent() == "scratch"
+    assert [m["action"] for m in player.mismatches()] == ["reported"]

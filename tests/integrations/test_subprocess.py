@@ -110,3 +110,81 @@ def test_a_credential_in_the_command_is_masked_where_the_child_echoes_it(recordi
     assert "Tr0ub4dorAnd3horse" not in _decoded(recordings / "sp.db")
     with autorr.replaying(recordings / "sp.db"):
         assert subprocess.check_output(argv, text=True) == "[REDACTED]\n"
+
+
+def _appends(marker, command):
+    return f"echo ran >> {marker}; {command}"
+
+
+def test_a_timeout_is_raised_again_in_replay(recordings, tmp_path):
+    marker = tmp_path / "ran.log"
+
+    def agent():
+        with pytest.raises(subprocess.TimeoutExpired) as info:
+            subprocess.run(["sh", "-c", _appends(marker, "echo partial; exec sleep 30")], capture_output=True,
+                           timeout=1)
+        return info.value.timeout, info.value.stdout, info.value.cmd
+
+    with autorr.recording(recordings / "sp.db"):
+        live = agent()
+    assert marker.read_text() == "ran\n"
+    with autorr.replaying(recordings / "sp.db"):
+        assert agent() == live
+    assert marker.read_text() == "ran\n"  # no process started
+
+
+def test_output_read_without_waiting_is_replayed(recordings, tmp_path):
+    """Pipes read to the end with no wait() (`os.popen(cmd).read()`, iterating p.stdout):
+    the call is recorded at the end of its output, not left unfinished."""
+    import os
+
+    marker = tmp_path / "ran.log"
+
+    def agent():
+        p = subprocess.Popen(["sh", "-c", _appends(marker, "echo a; echo b")], stdout=subprocess.PIPE, text=True)
+        return [list(p.stdout), os.popen(_appends(marker, "echo popen")).read()]
+
+    with autorr.recording(recordings / "sp.db"):
+        live = agent()
+    assert live == [["a\n", "b\n"], "popen\n"]
+    with autorr.replaying(recordings / "sp.db"):
+        assert agent() == live
+    assert marker.read_text() == "ran\n" * 2
+
+
+def test_output_sent_to_a_file_is_written_again_in_replay(recordings, tmp_path, monkeypatch):
+    import os
+
+    monkeypatch.chdir(tmp_path)
+    marker = tmp_path / "ran.log"
+
+    def agent():
+        with open("out.txt", "w") as f:
+            subprocess.run(["sh", "-c", _appends(marker, "echo to file; echo err >&2")], stdout=f,
+                           stderr=subprocess.STDOUT)
+        fd = os.open("raw.txt", os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        subprocess.call(["printf", "raw"], stdout=fd)
+        os.close(fd)
+        return open("out.txt").read(), open("raw.txt").read()
+
+    with autorr.recording(recordings / "sp.db"):
+        live = agent()
+    assert live == ("to file\nerr\n", "raw")
+    os.remove("out.txt")
+    os.remove("raw.txt")
+    with autorr.replaying(recordings / "sp.db"):
+        assert agent() == live
+    assert marker.read_text() == "ran\n"
+
+
+def test_os_system_is_replayed_without_running(recordings, tmp_path):
+    import os
+
+    marker = tmp_path / "ran.log"
+    with autorr.recording(recordings / "sp.db"):
+        assert os.system(_appends(marker, "exit 3")) >> 8 == 3
+    with autorr.replaying(recordings / "sp.db"):
+        assert os.system(_appends(marker, "exit 3")) >> 8 == 3
+        with pytest.raises(autorr.StrictReplayMismatch, match="os.system|rm -rf"):
+            os.system("rm -rf nothing-here")
+    assert marker.read_text() == "ran\n"

@@ -132,3 +132,88 @@ def test_a_credential_passed_to_a_tool_is_masked_in_what_it_returns(recordings):
     assert "BodyPassw0rd!x9" not in stored
     with autorr.replaying(recordings / "tools.db"):
         assert login("ann", password="BodyPassw0rd!x9") == "welcome ann, [REDACTED] works"
+
+
+class Toolbox:
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+
+    @autorr.tool
+    def lookup(self, key: str) -> str:
+        calls.append(f"lookup {key}")
+        return f"{self.prefix}:{key}"
+
+
+def test_a_method_tool_matches_across_runs(recordings):
+    # `self` has the default repr, `<Toolbox object at 0x...>`: the address is not an input.
+    with autorr.recording(recordings / "tools.db"):
+        assert Toolbox("a").lookup("k") == "a:k"
+    calls.clear()
+    with autorr.replaying(recordings / "tools.db"):
+        assert Toolbox("a").lookup("k") == "a:k"
+    assert calls == []
+
+
+@autorr.tool
+def pages(n: int):
+    for i in range(n):
+        calls.append(f"page {i}")
+        yield {"page": i}
+    raise ValueError("no more pages")
+
+
+@autorr.tool
+async def tokens(n: int):
+    for i in range(n):
+        calls.append(f"token {i}")
+        await asyncio.sleep(0)
+        yield f"t{i}"
+
+
+def _generator_agent():
+    got = []
+    with pytest.raises(ValueError, match="no more pages"):
+        for page in pages(2):
+            got.append(page)
+    for page in pages(5):  # the caller stops early: the tool ran no further, nor does replay
+        got.append(page)
+        if page["page"] == 1:
+            break
+
+    async def stream():
+        return [t async for t in tokens(3)]
+
+    return got, asyncio.run(stream())
+
+
+def test_generator_tools_replay_what_they_yielded(recordings):
+    calls.clear()
+    with autorr.recording(recordings / "tools.db"):
+        live = _generator_agent()
+    assert live == ([{"page": 0}, {"page": 1}, {"page": 0}, {"page": 1}], ["t0", "t1", "t2"])
+    assert calls.count("page 1") == 2 and "page 2" not in calls
+    calls.clear()
+    with autorr.replaying(recordings / "tools.db") as player:
+        assert _generator_agent() == live
+    assert calls == [] and player.statistics()["matched"] == 3
+
+
+class QuotaError(Exception):
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)  # args == (message,): pickle alone cannot rebuild it
+        self.code = code
+
+
+@autorr.tool
+def quota() -> None:
+    raise QuotaError(429, "over quota")
+
+
+def test_an_exception_with_its_own_constructor_is_raised_again(recordings):
+    with autorr.recording(recordings / "tools.db"):
+        with pytest.raises(QuotaError):
+            quota()
+    with autorr.replaying(recordings / "tools.db"):
+        with pytest.raises(QuotaError, match="over quota") as info:
+            quota()
+    assert info.value.code == 429
