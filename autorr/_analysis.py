@@ -12,6 +12,7 @@ from typing import Any, Iterable
 import orjson
 
 from ._config import load_config
+from ._llm import first_output_at, recorded_ttft_ms
 from .store import Reader, resolve
 
 __all__ = ["RecordedEvent", "RecordedStream", "StreamChunk", "analyze_stream_timing", "get_recorded_events",
@@ -53,6 +54,13 @@ class RecordedStream:
 
     @property
     def ttft_ms(self) -> float | None:
+        """Time to first token, as recorded (see `recorded_ttft_ms` for its fallback to
+        the first chunk, for older recordings and streams with no recognised output)."""
+        return recorded_ttft_ms(self.metadata, [(len(c.data), c.offset_us) for c in self.chunks[:1]])
+
+    @property
+    def first_chunk_ms(self) -> float | None:
+        """Time to the first chunk of any kind: a keep-alive or a role-only delta counts."""
         return self.chunks[0].offset_us / 1000 if self.chunks else None
 
 
@@ -128,11 +136,40 @@ def recorded_stream(event: Any) -> RecordedStream:
     return RecordedStream(event.id or 0, event.summary, chunks, dict(event.meta))
 
 
-def analyze_stream_timing(chunks: Iterable[StreamChunk | tuple[int, int] | float],
+def _first_token_us(chunks: list[StreamChunk]) -> int | None:
+    # Chunks cut from a recorded body hold its bytes: the first that carries output is
+    # found as the recorder found it (`_llm.first_output_at`).
+    at = first_output_at(b"".join(c.data for c in chunks))
+    if at is None:
+        return None
+    end = 0
+    for chunk in chunks:
+        end += len(chunk.data)
+        if at < end:
+            return chunk.offset_us
+    return None
+
+
+def analyze_stream_timing(chunks: RecordedStream | Iterable[StreamChunk | tuple[int, int] | float],
                           output_tokens: int | None = None) -> dict[str, Any]:
-    """Average gap, TTFT and throughput of one stream: its chunks (`StreamChunk`, or
-    (size, offset µs) pairs as recorded), or their offsets: integers in µs, as autorr
-    stores them, or floats in seconds."""
+    """Average gap, TTFT and throughput of one stream: a `RecordedStream`, its chunks
+    (`StreamChunk`, or (size, offset µs) pairs as recorded), or their offsets: integers
+    in µs, as autorr stores them, or floats in seconds.
+
+    ``ttft_seconds`` is the time to the first token: the stored one for a `RecordedStream`,
+    the first chunk carrying output for `StreamChunk`s; for chunks without their bytes
+    (pairs, offsets), or when no chunk carries output autorr recognises, the first chunk's,
+    as ``first_chunk_seconds`` always is. ``tokens_per_second`` counts from the first token."""
+    ttft_us = None
+    if isinstance(chunks, RecordedStream):
+        stored = chunks.metadata.get("ttft_ms")
+        ttft_us = stored * 1000 if isinstance(stored, (int, float)) and not isinstance(stored, bool) else None
+        if output_tokens is None and isinstance(chunks.metadata.get("output_tokens"), int):
+            output_tokens = chunks.metadata["output_tokens"]
+        chunks = chunks.chunks
+    chunks = list(chunks)
+    if ttft_us is None and chunks and all(isinstance(c, StreamChunk) for c in chunks):
+        ttft_us = _first_token_us(chunks)  # type: ignore[arg-type]
     offsets = []
     for chunk in chunks:
         if isinstance(chunk, StreamChunk):
@@ -144,13 +181,17 @@ def analyze_stream_timing(chunks: Iterable[StreamChunk | tuple[int, int] | float
         else:
             offsets.append(float(chunk))
     if not offsets:
-        return {"chunks": 0, "ttft_seconds": None, "average_delay_seconds": None, "tokens_per_second": None}
+        return {"chunks": 0, "ttft_seconds": None, "first_chunk_seconds": None, "average_delay_seconds": None,
+                "tokens_per_second": None}
     gaps = [b - a for a, b in zip(offsets, offsets[1:])]
-    span = offsets[-1] - offsets[0]
-    tokens = output_tokens if output_tokens is not None else len(offsets)
+    ttft = offsets[0] if ttft_us is None else ttft_us / 1e6
+    span = offsets[-1] - ttft
+    # Without a token count, each chunk from the first token on stands for one.
+    tokens = output_tokens if output_tokens is not None else sum(1 for o in offsets if o >= ttft)
     return {
         "chunks": len(offsets),
-        "ttft_seconds": offsets[0],
+        "ttft_seconds": ttft,
+        "first_chunk_seconds": offsets[0],
         "average_delay_seconds": statistics.fmean(gaps) if gaps else 0.0,
         "median_delay_seconds": statistics.median(gaps) if gaps else 0.0,
         "max_delay_seconds": max(gaps) if gaps else 0.0,

@@ -6,9 +6,10 @@ import datetime
 from pathlib import Path
 from typing import Any
 
+from ._llm import recorded_ttft_ms
 from .store import Reader, list_recordings, recording_size, resolve
 
-__all__ = ["describe", "format_description", "list_summaries"]
+__all__ = ["cost_summary", "describe", "format_description", "list_summaries"]
 
 
 def describe(id_or_path: str | Path | None, directory: Path) -> dict[str, Any]:
@@ -20,12 +21,11 @@ def describe(id_or_path: str | Path | None, directory: Path) -> dict[str, Any]:
         # Tokens and cost were read from the bodies when recorded: no body is loaded here.
         for event in reader.events():
             found = event.meta
-            ttft = event.chunks[0][1] if event.chunks else None
             events.append({
                 "id": event.id, "kind": "llm" if found.get("provider") else event.kind, "call": event.summary,
                 "status": event.status, "model": found.get("model_served") or found.get("model"),
                 "started_at": event.started_at, "duration_ms": round(event.duration_us / 1000, 2),
-                "ttft_ms": None if ttft is None else round(ttft / 1000, 2),
+                "ttft_ms": _ms(recorded_ttft_ms(found, event.chunks)),
                 "chunks": len(event.chunks or ()),
                 "input_tokens": found.get("input_tokens"),
                 "output_tokens": found.get("output_tokens"),
@@ -34,7 +34,30 @@ def describe(id_or_path: str | Path | None, directory: Path) -> dict[str, Any]:
             })
         return {"recording_id": meta.get("recording_id", path.stem), "path": str(path),
                 "size_bytes": reader.size_bytes(), "segments": len(reader.paths), "total_events": events_count,
-                "total_chunks": chunks, "meta": meta, "checkpoints": reader.checkpoints(), "events": events}
+                "total_chunks": chunks, "meta": meta, "checkpoints": reader.checkpoints(), "events": events,
+                "cost": cost_summary(events)}
+
+
+def _ms(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
+def _unpriced(event: dict[str, Any]) -> bool:
+    # A call the API refused (4xx, 5xx) or that got no answer at all was not billed: no
+    # price is missing for it.
+    status = event.get("http_status")
+    return event["kind"] == "llm" and event["cost_usd"] is None and isinstance(status, int) and status < 400
+
+
+def cost_summary(events: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the priced calls cost, and which LLM calls have no price (a model the price
+    table does not list, or a call whose usage the server did not report): the total
+    leaves them out, so it is a floor while any are listed."""
+    priced = [e["cost_usd"] for e in events if e["cost_usd"] is not None]
+    unpriced = [e for e in events if _unpriced(e)]
+    why = [f"{e['model'] or '-'}{' (no usage reported)' if e['input_tokens'] is None else ''}" for e in unpriced]
+    return {"total_usd": round(sum(priced), 10) if priced else None, "priced_calls": len(priced),
+            "unpriced_calls": len(unpriced), "unpriced": list(dict.fromkeys(why))}
 
 
 def _time(ts: float | None) -> str:
@@ -70,15 +93,18 @@ def format_description(info: dict[str, Any]) -> str:
         tokens = "" if e["input_tokens"] is None else f"{e['input_tokens']}/{e['output_tokens'] or '-'}"
         ttft = "" if e["ttft_ms"] is None else f"{e['ttft_ms']:.1f}"
         status = e["status"] if e["http_status"] in (None, 200) else f"{e['status']} {e['http_status']}"
-        cost = "" if e["cost_usd"] is None else f"{e['cost_usd']:.6f}"
+        cost = f"{e['cost_usd']:.6f}" if e["cost_usd"] is not None else "?" if _unpriced(e) else ""
         lines.append(
             f"  {e['id']:>{width}}  {e['kind']:<10} {e['call'][:44]:<44} {status:<10} "
             f"{str(e['model'] or '-')[:mw]:<{mw}} {e['duration_ms']:>8.1f} {ttft:>7} "
             f"{e['chunks'] or '':>6} {tokens:>13} {cost:>10}"
         )
-    costs = [e["cost_usd"] for e in info["events"] if e["cost_usd"] is not None]
-    if costs:
-        lines.append(f"  total cost of priced calls: ${sum(costs):.6f}")
+    cost = cost_summary(info["events"])
+    if cost["priced_calls"] or cost["unpriced_calls"]:
+        total = "unknown" if cost["total_usd"] is None else f"${cost['total_usd']:.6f}"
+        n = cost["unpriced_calls"]
+        missing = f" ({n} call{'s' if n > 1 else ''} with no price: {', '.join(cost['unpriced'])})" if n else ""
+        lines.append(f"  total cost {total}{missing}")
     for cp in info["checkpoints"]:
         lines.append(f"  checkpoint {cp['name']!r} after {cp['events_before']} events")
     return "\n".join(lines)

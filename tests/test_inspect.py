@@ -20,3 +20,52 @@ def test_long_model_ids_are_shown_whole():
     assert "claude-sonnet-4-5-20250929 " in long
     # the columns after the model stay aligned
     assert long.index("812.5") == short.index("812.5") and header.index("ms") < long.index("812.5") + 5
+
+
+def _row(id, model, cost, kind="llm", tokens=1200, http_status=200):
+    return dict(_event(model), id=id, kind=kind, cost_usd=cost, input_tokens=tokens, http_status=http_status)
+
+
+def _info(*events):
+    return {"recording_id": "r", "path": "r.db", "size_bytes": 2048, "total_events": len(events), "total_chunks": 0,
+            "meta": {}, "checkpoints": [], "events": list(events)}
+
+
+def test_unpriced_calls_are_counted_next_to_the_total():
+    from autorr._inspect import cost_summary
+
+    events = [_row(1, "claude-3-5-haiku", 0.0048), _row(2, "model-x", None), _row(3, "model-x", None),
+              _row(4, "gpt-4o-mini", None, tokens=None),  # a stream without its usage event
+              _row(5, "gpt-4o", None, tokens=None, http_status=500),  # refused: not billed
+              _row(6, None, None, kind="http", tokens=None)]
+    lines = format_description(_info(*events)).splitlines()
+    rows = {line.split()[0]: line for line in lines if line.split() and line.split()[0].isdigit()}
+    assert rows["1"].endswith("0.004800") and rows["2"].endswith("?") and rows["4"].endswith("?")
+    assert not rows["5"].rstrip().endswith("?") and not rows["6"].rstrip().endswith("?")
+    assert "  total cost $0.004800 (3 calls with no price: model-x, gpt-4o-mini (no usage reported))" in lines
+    assert cost_summary(events) == {"total_usd": 0.0048, "priced_calls": 1, "unpriced_calls": 3,
+                                    "unpriced": ["model-x", "gpt-4o-mini (no usage reported)"]}
+    assert "  total cost unknown (1 call with no price: model-x)" in format_description(_info(events[1])).splitlines()
+    assert "  total cost $0.004800" in format_description(_info(events[0])).splitlines()
+
+
+def test_show_names_the_unpriced_calls_of_a_real_recording(llm_server, recordings, capsys):
+    import json
+
+    import pytest
+
+    openai = pytest.importorskip("openai")
+    import autorr
+    from autorr.cli import main
+
+    client = openai.OpenAI(base_url=llm_server.openai_base_url, api_key="sk-test-x")
+    with autorr.recording(recordings / "costs.db"):
+        for model in ("gpt-4o-mini", "local-llama", "local-llama"):
+            client.chat.completions.create(model=model, messages=[{"role": "user", "content": "hi"}])
+    assert main(["show", "costs", "--dir", str(recordings)]) == 0
+    out = capsys.readouterr().out
+    assert "(2 calls with no price: local-llama)" in out and "total cost $" in out
+    assert main(["show", "costs", "--dir", str(recordings), "--json"]) == 0
+    cost = json.loads(capsys.readouterr().out)["cost"]
+    assert (cost["priced_calls"], cost["unpriced_calls"], cost["unpriced"]) == (1, 2, ["local-llama"])
+    assert cost["total_usd"] > 0
