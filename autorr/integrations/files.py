@@ -66,6 +66,9 @@ class FilePolicy:
         package = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
         self.never = _interpreter_dirs() + (recordings + os.sep, package + os.sep)
         self.prefix = self.root + os.sep
+        # Replay: files it wrote that the recording never saw (a temporary or time-stamped
+        # name); reading one back is no input the recording could hold, so it is read live.
+        self.written_live: set[str] = set()
 
     def relative(self, file: Any) -> str | None:
         """The path relative to the root when it is captured, else None."""
@@ -231,23 +234,21 @@ def _open(module: Any):
         if session is None or not hasattr(session, "config"):
             return wrapped(*args, **kwargs)
         params = _bind(args, kwargs)
-        rel = _policy(session).relative(params["file"])
+        policy = _policy(session)
+        rel = policy.relative(params["file"])
         if rel is None or _showing_a_traceback():
             return wrapped(*args, **kwargs)
         mode = str(params["mode"])
         path = os.fsdecode(params["file"])
         if not _writes(mode) and os.path.exists(path) and not os.path.isfile(path):
             return wrapped(*args, **kwargs)  # a FIFO or device: reading it ahead could block
-        written_live = session.__dict__.get("_files_written_live")
-        if written_live and not _writes(mode) and rel in written_live:
+        if policy.written_live and not _writes(mode) and rel in policy.written_live:
             return wrapped(*args, **kwargs)  # a file this replay wrote itself, unrecorded: read it back
         request = call_request(Kind.FILE, rel, {"path": rel, "op": "write" if _writes(mode) else "read"})
         decision = session.decide(Kind.FILE, request, output=_writes(mode))
         if decision is None:
-            if _writes(mode) and hasattr(session, "content_mismatch"):
-                # A replay performed a write the recording never made (a new temporary or
-                # time-stamped file): reading it back is no input the recording could hold.
-                session.__dict__.setdefault("_files_written_live", set()).add(rel)
+            if _writes(mode) and hasattr(session, "content_mismatch"):  # a replay (see `written_live`)
+                policy.written_live.add(rel)
             return wrapped(*args, **kwargs)
         if not isinstance(decision, Serve):
             decision.handle.meta["mode"] = mode
@@ -257,7 +258,7 @@ def _open(module: Any):
             return _serve_read(wrapped, args, kwargs, params, session, request, decision.event, path)
         handle = decision.handle
         try:
-            content, size, sha, truncated = _read_whole(wrapped, path, _policy(session).max_bytes)
+            content, size, sha, truncated = _read_whole(wrapped, path, policy.max_bytes)
             opened = wrapped(*args, **kwargs)
         except Exception as exc:
             from ._calls import record_error
