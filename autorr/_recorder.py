@@ -8,6 +8,7 @@ import itertools
 import logging
 import os
 import secrets
+import signal
 import sqlite3
 import threading
 import time
@@ -185,7 +186,10 @@ class Recorder(_session.Scoped):
         taken = next((p for p in (self.path, segment_path(self.path, 1)) if p.exists()), None)
         if taken is not None and not join:
             raise ConfigError(f"recording {self.id!r} already exists at {taken}; choose another id")
+        claimed = False
         try:
+            if not join:
+                claimed = self._claim()
             # A process joining its parent's recording (a spawned pool worker, a tool run
             # as a python subprocess) commits each event before the call returns: pools
             # end their workers with SIGTERM (`with Pool()`), before a writer thread's turn.
@@ -193,6 +197,8 @@ class Recorder(_session.Scoped):
                                   on_error=self._on_write_error, enrich=_enrich, warm=_warm,
                                   max_bytes=self._max_bytes, synchronous=join)
         except (OSError, sqlite3.Error) as exc:
+            if claimed:
+                self.path.unlink(missing_ok=True)  # no recording started there after all
             raise ConfigError(f"cannot write recording {self.path} (AUTORR_DIR={self.directory}): {exc}") from None
         self._pid = _pid
         self._owner = not join  # the process that created the file compacts it at stop
@@ -210,6 +216,16 @@ class Recorder(_session.Scoped):
             self._provenance_thread.start()
         _register_exit(self)
         return self.id
+
+    def _claim(self) -> bool:
+        """Create the file, failing if it exists: two processes started with the same
+        AUTORR_RECORDING_ID both pass the check above, and would both own one file."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.close(os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+        except FileExistsError:
+            raise ConfigError(f"recording {self.id!r} already exists at {self.path}; choose another id") from None
+        return True
 
     def _write_provenance(self) -> None:
         from ._provenance import provenance
@@ -450,6 +466,31 @@ def _register_exit(recorder: Recorder) -> None:
     if not _exit_registered:
         _exit_registered = True
         atexit.register(_stop_all)
+        _flush_on_sigterm()
+
+
+def _flush_on_sigterm() -> None:
+    """SIGTERM's default action (docker stop, Kubernetes, `timeout`) skips atexit and loses the
+    calls still queued for the writer. Where nothing handles SIGTERM, they are committed first,
+    then the process dies of SIGTERM as it would have; a program's own handler is left alone."""
+    if threading.current_thread() is not threading.main_thread():  # signal() works there only
+        return
+    try:
+        if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, _on_sigterm)
+    except (ValueError, OSError, AttributeError) as exc:  # an embedded interpreter, no SIGTERM
+        log.debug("autorr: SIGTERM left as it is: %s", exc)
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    try:
+        for recorder in list(_live):
+            writer = recorder._writer
+            if writer is not None and recorder._pid == _pid:  # a forked child's copy has no thread
+                writer.flush(5.0)  # well inside a supervisor's grace period
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _stop_all() -> None:

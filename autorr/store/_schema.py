@@ -106,6 +106,22 @@ def has_table(conn: sqlite3.Connection, name: str) -> bool:
     return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
 
 
+def _without_wal(path: Path) -> str:
+    """Why a file may have no schema: a copy of a recording being written, taken without
+    the -wal file that held all its commits so far."""
+    try:
+        with open(path, "rb") as file:
+            header = file.read(20)
+    except OSError:
+        return ""
+    wal = Path(f"{path}-wal")
+    # Byte 18 is 2 in WAL mode; opening the file made an empty -wal if there was none.
+    if header[:16] != b"SQLite format 3\x00" or header[18] != 2 or (wal.exists() and wal.stat().st_size):
+        return ""
+    return (f"; it is a WAL-mode file with no {path.name}-wal beside it: copy a recording still being"
+            " written together with its -wal file, or once it has stopped (`autorr upload` snapshots it)")
+
+
 def connect(path: Path, *, create: bool = False) -> sqlite3.Connection:
     """Open (and with ``create``, initialise or migrate) a recording file; with ``create``,
     a statement on the checkpoints table creates it if compaction dropped it."""
@@ -130,7 +146,7 @@ def connect(path: Path, *, create: bool = False) -> sqlite3.Connection:
                     conn.execute(f"PRAGMA user_version = {target}")
                 conn.execute("COMMIT")
         elif version == 0:
-            raise RecordingCorrupt(f"{path}: not an autorr recording (no schema)")
+            raise RecordingCorrupt(f"{path}: not an autorr recording (no schema){_without_wal(path)}")
         if version > SCHEMA_VERSION:
             raise RecordingCorrupt(f"{path}: written by a newer autorr (schema {version} > {SCHEMA_VERSION})")
     except sqlite3.DatabaseError as exc:

@@ -20,18 +20,19 @@ import os
 import sqlite3
 import threading
 import time
-import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 import orjson
 
+from .._errors import AutorrError
 from .._events import CallRequest, Event, text_response
 from .._redact import Redactor
 from .._redact_stream import scrub_deltas
 from ..replay._fingerprint import (FINGERPRINT_V1, FINGERPRINT_V2, SECRET_QUERY_PARAMS, canonical_fingerprint,
                                    exact_key, request_fingerprint)
+from . import _forks
 from ._codec import BlobSink, headers_ref, split_json, zstd_compress
 from ._growth import Conversations, Growth
 from ._schema import connect
@@ -67,27 +68,6 @@ class _Barrier:
 
 
 _STOP = object()
-
-# fork() while the writer thread is inside SQLite would copy SQLite's held mutexes
-# into the child, which then hangs on its first query: forks wait for the writer to
-# be between transactions.
-_writers: "weakref.WeakSet[Writer]" = weakref.WeakSet()
-
-
-def _before_fork() -> None:
-    for writer in list(_writers):
-        writer._io_lock.acquire()
-
-
-def _after_fork() -> None:
-    for writer in list(_writers):
-        try:
-            writer._io_lock.release()
-        except RuntimeError:  # pragma: no cover - not held
-            pass
-
-
-os.register_at_fork(before=_before_fork, after_in_parent=_after_fork, after_in_child=_after_fork)
 
 
 # Blobs keyed by hash land at random places in their B-tree, whose pages stay about
@@ -125,7 +105,7 @@ class Writer:
         self._chains: dict = {}  # see _codec._chain
         self._conversations: dict[tuple[str, str], Conversations] = {}  # by (host, path); see _growth
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._io_lock = threading.Lock()  # held while inside SQLite; see _before_fork
+        self._io_lock = threading.Lock()  # held while inside SQLite; see _forks
         self._conn0 = self._conn = connect(path, create=True)
         self.fingerprint_version = self._fingerprint_version()
         self.max_bytes = max_bytes  # 0: never rotate
@@ -144,7 +124,7 @@ class Writer:
         # task returns: there, each event is committed before the call returns.
         self.synchronous = synchronous
         self._thread = threading.Thread(target=self._run, name="autorr-writer", daemon=True)
-        _writers.add(self)
+        _forks.track(self)
         if not synchronous:
             self._thread.start()
 
@@ -274,6 +254,15 @@ class Writer:
                 self._write(work)
             for barrier in barriers:
                 barrier.done.set()
+        # What was queued behind the stop (a call that finished while close() waited, a flush
+        # from a SIGTERM handler) is written too, and no flush is left waiting for nothing.
+        rest = [pending.popleft() for _ in range(len(pending))]
+        work = [b for b in rest if not isinstance(b, _Barrier) and b is not _STOP]
+        if work:
+            self._write(work)
+        for barrier in rest:
+            if isinstance(barrier, _Barrier):
+                barrier.done.set()
 
     def _write(self, items: list[Any]) -> None:
         for attempt in range(3):
@@ -303,7 +292,15 @@ class Writer:
             self._size = self._segment_bytes()
             self._measured_at = now
         while self._size >= self.max_bytes:
-            self._open_segment(self.segment + 1)
+            try:
+                self._open_segment(self.segment + 1)
+            except (OSError, sqlite3.Error, AutorrError) as exc:
+                # The directory turned read-only, no inode left...: the open segment still takes
+                # events (its files are open), past the limit rather than none at all.
+                log.warning("autorr: could not start segment %d of %s (%s); recording goes on in segment %d",
+                            self.segment + 1, self.path, exc, self.segment)
+                self.max_bytes = 0
+                return
 
     def _write_once(self, items: list[Any]) -> int:
         """Commit a prefix of ``items`` (all of them unless the segment fills); returns its length."""

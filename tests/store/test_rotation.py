@@ -199,3 +199,21 @@ def test_a_segment_cut_off_while_being_created_is_left_out(llm_server, tmp_path,
     llm_server.stop()
     with autorr.replaying(path, mode="strict"):
         assert _conversation(_client(llm_server), 12) == replies
+
+
+def test_a_segment_that_cannot_be_created_leaves_the_recording_going_in_the_current_one(llm_server, tmp_path,
+                                                                                        caplog):
+    """The directory turned read-only or out of inodes: the open segment still takes every call
+    (past the limit, with a warning) rather than none of them."""
+    recorder = autorr.Recorder(directory=tmp_path, recording_id="run", config=_config(compression=False))
+    with recorder:
+        # Something in the way of the next segment's file: a directory cannot be opened as one.
+        (tmp_path / "run.db.1").mkdir()
+        replies = _conversation(_client(llm_server), 30)
+    (tmp_path / "run.db.1").rmdir()
+    assert f"could not start segment 1 of {tmp_path / 'run.db'}" in caplog.text
+    with Reader(tmp_path / "run.db") as reader:
+        assert reader.count()[0] == 30
+    llm_server.stop()
+    with autorr.replaying(tmp_path / "run.db", mode="strict"):
+        assert _conversation(_client(llm_server), 30) == replies

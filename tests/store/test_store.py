@@ -1,4 +1,5 @@
 import sqlite3
+import threading
 
 import pytest
 
@@ -278,3 +279,22 @@ def test_a_full_disk_is_reported_as_such(tmp_path, caplog):
     writer.close()
     with Reader(path) as reader:
         assert [e.seq for e in reader.events()] == [0, 2]
+
+
+def test_what_is_queued_behind_the_stop_is_written_and_no_flush_is_left_waiting(tmp_path):
+    """A call that finishes while close() waits for the writer, or a flush from a SIGTERM
+    handler, lands behind the stop marker: written all the same, the flush released."""
+    from autorr.store._writer import _STOP, MAX_BATCH, _Barrier
+
+    path = tmp_path / "r.db"
+    writer = Writer(path, redactor=Redactor(environ={}), synchronous=True)  # no thread: its loop run below
+    barrier = _Barrier()
+    writer._pending.extend([_STOP, *(_event(i, [{"role": "user", "content": f"m{i}"}]) for i in range(MAX_BATCH + 50)),
+                            barrier])
+    loop = threading.Thread(target=writer._run)  # a thread of its own, as the writer's (it suspends autorr there)
+    loop.start()
+    loop.join(60)
+    writer.close()
+    assert barrier.done.is_set()
+    with Reader(path) as reader:
+        assert reader.count()[0] == MAX_BATCH + 50
