@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import atexit
 import dataclasses
 import itertools
 import logging
 import os
 import secrets
-import signal
 import sqlite3
 import threading
 import time
-import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +17,9 @@ from typing import Any
 import orjson
 
 from . import _alerts, _session
+from ._exc_record import error_record as _error_record
+from ._exit import live as _live  # noqa: F401 - the recorders `_alerts` watches
+from ._exit import register as _register_exit
 from ._config import Config, load_config
 from ._errors import ConfigError, NotActive
 from ._events import CallRequest, Event, Kind, Status
@@ -168,6 +168,7 @@ class Recorder(_session.Scoped):
         self._started_at = 0.0
         self.manifest: Manifest | None = None
         self._provenance_thread: threading.Thread | None = None
+        self._compaction_skipped = False  # Ctrl-C at exit cut compaction short (see _compact)
 
     # -- lifecycle ----------------------------------------------------------------
     @property
@@ -239,7 +240,9 @@ class Recorder(_session.Scoped):
         if writer is not None:
             writer.set_meta(provenance=info)
 
-    def stop(self) -> Manifest:
+    def stop(self, *, compact: bool = True) -> Manifest:
+        """Close the recording and return its manifest; ``compact=False`` leaves it
+        uncompressed by a dictionary (as after a crash: complete, only larger)."""
         writer = self._writer
         if writer is None:
             if self.manifest is not None:
@@ -256,13 +259,16 @@ class Recorder(_session.Scoped):
         writer.set_meta(ended_at=ended)
         writer.close()
         self._writer = None
-        if self._owner and self.config.compression:
-            self._compact()
-        self.manifest = self._manifest(ended)
-        self._store_manifest()
-        _alerts.check_storage(self.id, self.manifest.size_bytes, str(self.path))
-        if _session.get_default() is self:
-            _session.set_default(None)
+        interrupted = self._compact() if compact and self._owner and self.config.compression else None
+        try:
+            self.manifest = self._manifest(ended)
+            self._store_manifest()
+            _alerts.check_storage(self.id, self.manifest.size_bytes, str(self.path))
+        finally:
+            if _session.get_default() is self:
+                _session.set_default(None)
+        if interrupted is not None:
+            raise interrupted  # the program's Ctrl-C, now that the recording is whole
         return self.manifest
 
     def _store_manifest(self) -> None:
@@ -277,13 +283,23 @@ class Recorder(_session.Scoped):
                 return
             self.manifest = dataclasses.replace(self.manifest, size_bytes=size)
 
-    def _compact(self) -> None:
+    def _compact(self) -> BaseException | None:
+        """Compact the closed file; returns a Ctrl-C (or `sys.exit`) that came meanwhile."""
         from .store import compact
 
         try:
             compact(self.path)
         except Exception as exc:  # the recording is complete without it
             log.warning("autorr: could not compact %s: %s", self.path, exc)
+        except (KeyboardInterrupt, SystemExit) as exc:
+            # Training a dictionary takes seconds, and a user presses Ctrl-C at exit to
+            # end the process, not autorr's tidying: compaction is one transaction, rolled
+            # back, and the file as it was is a complete recording.
+            self._compaction_skipped = True
+            log.warning("autorr: compaction of %s skipped (interrupted); the recording is complete, only larger",
+                        self.path)
+            return exc
+        return None
 
     def _manifest(self, ended: float) -> Manifest:
         from .store import Reader, recording_size
@@ -301,7 +317,7 @@ class Recorder(_session.Scoped):
         return int(self.config.max_file_size_mb * 1_000_000)
 
     def _on_write_error(self, exc: BaseException) -> None:
-        log.error("autorr: recording %s lost events: %s", self.id, exc)
+        # Called once, at the first lost batch: the writer logs it (and the total at close).
         _alerts.notify("recording_failure", self.id, f"autorr: recording {self.id} lost events: {exc}",
                        error=repr(exc))
 
@@ -428,75 +444,4 @@ def _enrich(event: Event) -> None:
         event.meta.update(describe_llm_call(view, event.response, event.body, event.chunks, event.duration_us))
 
 
-def _qualname(exc: BaseException) -> str:
-    cls = type(exc)
-    return f"{cls.__module__}.{cls.__qualname__}"
-
-
-# Plain attributes an agent reads off an exception (`e.status` of aiohttp's
-# ClientResponseError, `e.errno`): kept, so the replayed one has them too.
-_ERROR_ATTRIBUTES = ("status", "errno", "strerror", "reason", "message")
-
-
-def _error_record(error: BaseException) -> dict[str, Any]:
-    record: dict[str, Any] = {"type": _qualname(error), "message": str(error)}
-    attrs = {}
-    for name in _ERROR_ATTRIBUTES:
-        try:
-            value = getattr(error, name, None)
-        except Exception:  # a property that fails on this instance
-            continue
-        if isinstance(value, (int, str)) and not isinstance(value, bool):
-            attrs[name] = value
-    if attrs:
-        record["attrs"] = attrs
-    return record
-
-
 _inherited: list[Any] = []
-
-# Recorders still open at interpreter exit are stopped, so the last events land.
-_live: "weakref.WeakSet[Recorder]" = weakref.WeakSet()
-_exit_registered = False
-
-
-def _register_exit(recorder: Recorder) -> None:
-    global _exit_registered
-    _live.add(recorder)
-    if not _exit_registered:
-        _exit_registered = True
-        atexit.register(_stop_all)
-        _flush_on_sigterm()
-
-
-def _flush_on_sigterm() -> None:
-    """SIGTERM's default action (docker stop, Kubernetes, `timeout`) skips atexit and loses the
-    calls still queued for the writer. Where nothing handles SIGTERM, they are committed first,
-    then the process dies of SIGTERM as it would have; a program's own handler is left alone."""
-    if threading.current_thread() is not threading.main_thread():  # signal() works there only
-        return
-    try:
-        if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-            signal.signal(signal.SIGTERM, _on_sigterm)
-    except (ValueError, OSError, AttributeError) as exc:  # an embedded interpreter, no SIGTERM
-        log.debug("autorr: SIGTERM left as it is: %s", exc)
-
-
-def _on_sigterm(signum: int, frame: Any) -> None:
-    try:
-        for recorder in list(_live):
-            writer = recorder._writer
-            if writer is not None and recorder._pid == _pid:  # a forked child's copy has no thread
-                writer.flush(5.0)  # well inside a supervisor's grace period
-    finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGTERM)
-
-
-def _stop_all() -> None:
-    for recorder in list(_live):
-        if recorder.active and recorder._pid == _pid:
-            try:
-                recorder.stop()
-            except Exception as exc:  # pragma: no cover - never fail the host's exit
-                log.warning("autorr: could not close recording %s: %s", recorder.id, exc)

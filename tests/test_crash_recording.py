@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -141,3 +142,71 @@ def test_two_recorders_starting_with_the_same_id_never_share_the_file(tmp_path, 
     recorder.start()
     recorder.stop()
     assert made
+
+
+# Records a few calls, then ends; its compaction at exit is made slow (a large recording's
+# dictionary takes seconds to train) and says when it has begun.
+COMPACTED_AT_EXIT = """
+import json, os, sys, time, urllib.request
+from autorr.store import _compact
+
+def slow_train(blobs, rows):
+    print("COMPACTING", flush=True)
+    time.sleep(120)
+
+if os.environ.get("AUTORR_MODE") == "record":
+    _compact._train = slow_train
+for i in range(5):
+    request = urllib.request.Request(os.environ["URL"], data=json.dumps({"q": i}).encode(),
+                                     headers={"content-type": "application/json"})
+    print("answer:", json.load(urllib.request.urlopen(request))["echo"], flush=True)
+"""
+
+
+def test_ctrl_c_during_compaction_at_exit_skips_it_in_one_line(echo_server, tmp_path):
+    """Ctrl-C while the recording compacts at exit: no traceback from autorr, one line saying
+    compaction was skipped, and a complete recording, with its end time and manifest."""
+    from autorr.store._codec import DICT_KEY
+
+    url, srv = echo_server
+    agent = tmp_path / "agent.py"
+    agent.write_text(COMPACTED_AT_EXIT)
+    env = _clean_env({"AUTORR_MODE": "record", "AUTORR_DIR": str(tmp_path / "recordings"),
+                      "AUTORR_RECORDING_ID": "run", "URL": url + "/ask", "PYTHONUNBUFFERED": "1"})
+    proc = subprocess.Popen([sys.executable, str(agent)], env=env, cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    answers = []
+    try:
+        for line in proc.stdout:
+            if line.startswith("COMPACTING"):
+                proc.send_signal(signal.SIGINT)
+                break
+            answers.append(line)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert len(answers) == 5, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    skipped = [line for line in err.splitlines() if "compaction" in line]
+    assert len(skipped) == 1 and "skipped" in skipped[0], err
+    assert proc.returncode == 0  # the program itself had finished its work
+
+    path = tmp_path / "recordings" / "run.db"
+    with Reader(path) as reader:
+        assert reader.count()[0] == 5
+        meta = reader.meta()
+        assert meta["manifest"]["total_events"] == 5 and meta["ended_at"] == meta["manifest"]["ended_at"]
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("SELECT 1 FROM blobs WHERE hash = ?", (DICT_KEY,)).fetchone() is None  # uncompacted
+    finally:
+        conn.close()
+
+    srv.shutdown()
+    srv.server_close()
+    replayed = subprocess.run([sys.executable, str(agent)], env={**env, "AUTORR_MODE": "replay"}, cwd=tmp_path,
+                              capture_output=True, text=True, timeout=60)
+    assert replayed.returncode == 0, replayed.stderr
+    assert replayed.stdout.splitlines(keepends=True) == answers

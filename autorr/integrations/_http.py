@@ -156,28 +156,44 @@ def exception_class(error: dict[str, Any]) -> type | None:
 
 def rebuild_exception(error: dict[str, Any], **kwargs: Any) -> BaseException:
     """The recorded exception, as an instance of the same class when one can be made,
-    with the plain attributes it had (``status``, ``errno``...)."""
+    with its arguments (when they were plain, see `_exc_record`) and the plain attributes
+    it had (``status``, ``errno``...)."""
+    from .._exc_record import recorded_args
+
     message = error.get("message", "recorded error")
     cls = exception_class(error)
     if cls is not None:
-        # Some classes want more than a message (aiohttp's ClientConnectorError wants
-        # the connection key): fall back to the nearest base class that takes one, so
-        # the caller's `except` clauses still match.
+        # Its own arguments first (`IncompleteRead(partial)` says how many bytes it read),
+        # kept if it then reads as the recorded one did; a recording made before they
+        # were kept has none. Some classes want more than a message (aiohttp's
+        # ClientConnectorError wants the connection key): fall back to the nearest base
+        # class that takes one, so the caller's `except` clauses still match.
+        args = recorded_args(error)
         for candidate in cls.__mro__:
             if candidate in (BaseException, object) or not issubclass(candidate, BaseException):
                 continue
-            for extra in (kwargs, {}):
-                try:
-                    exc = candidate(message, **extra)
-                except TypeError:
-                    continue
-                for name, value in (error.get("attrs") or {}).items():
-                    if name != "message" and getattr(exc, name, None) is None:
+            for positional in ((args, (message,)) if candidate is cls and args is not None else ((message,),)):
+                for extra in (kwargs, {}):
+                    try:
+                        exc = candidate(*positional, **extra)
+                    except Exception as failed:  # a constructor that checks what it is given
+                        if positional is args or isinstance(failed, TypeError):
+                            continue
+                        raise
+                    for name, value in (error.get("attrs") or {}).items():
+                        if name != "message" and getattr(exc, name, None) is None:
+                            try:
+                                setattr(exc, name, value)
+                            except (AttributeError, TypeError):  # read-only on this class
+                                pass
+                    if positional is args:
                         try:
-                            setattr(exc, name, value)
-                        except (AttributeError, TypeError):  # read-only on this class
-                            pass
-                return exc
+                            same = str(exc) == message
+                        except Exception:  # a __str__ that needs what was not recorded
+                            same = False
+                        if not same:
+                            continue
+                    return exc
     return ConnectionError(f"{error.get('type', '')}: {message} (recorded)")
 
 

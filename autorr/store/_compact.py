@@ -181,15 +181,16 @@ def _rewrite(conn: sqlite3.Connection) -> None:
     """VACUUM into smaller pages: compacted rows and blobs are a few hundred bytes each."""
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     # The page size only changes outside WAL mode, which needs the file to ourselves.
-    if conn.execute("PRAGMA journal_mode = DELETE").fetchone()[0].lower() == "delete":
-        try:
+    # WAL is set back whatever happens, a Ctrl-C at exit included (a recording is a WAL file).
+    try:
+        if conn.execute("PRAGMA journal_mode = DELETE").fetchone()[0].lower() == "delete":
             conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
             conn.execute("VACUUM")
-        finally:
-            conn.execute("PRAGMA journal_mode = WAL")
-    else:
-        conn.execute("VACUUM")
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        else:
+            conn.execute("VACUUM")
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        conn.execute("PRAGMA journal_mode = WAL")
 
 
 def compact(path: str | os.PathLike[str]) -> dict[str, Any] | None:
@@ -238,6 +239,9 @@ def _compact_file(path: Path) -> dict[str, Any] | None:
     except Exception as exc:  # noqa: BLE001 - the file as it was is a complete recording
         log.warning("autorr: %s not compacted: %r", path, exc)
         return _rolled_back(conn)
+    except BaseException:  # Ctrl-C at exit: undone here, the caller says so (see Recorder._compact)
+        _rolled_back(conn)
+        raise
     finally:
         conn.close()
     return {"before": before, "after": path.stat().st_size}

@@ -10,6 +10,9 @@ A rotated recording travels as all its segments, ``<name>``, ``<name>.1``, ...; 
 uploaded segment 0 says how many there are (meta ``segments``), so a download fetches
 exactly those and never a stale ``.N`` an older upload left beside the same name.
 
+A download killed midway leaves its ``.<id>.*.part`` file behind; the next download into
+that folder removes the ones no running download holds (see `_remove_stale_parts`).
+
 fsspec (and s3fs for ``s3://``) are optional and imported only here, on first use.
 """
 
@@ -19,6 +22,7 @@ import contextlib
 import os
 import sqlite3
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
@@ -31,6 +35,18 @@ from ._segments import segment_path, segment_paths
 __all__ = ["download_recording", "upload_recording"]
 
 _INSTALL = "pip install 'autorr[s3]'"
+
+try:
+    import fcntl
+except ImportError:  # Windows: stale part files are known by their age alone
+    fcntl = None  # type: ignore[assignment]
+
+# A part file no download holds (its process died: the kernel dropped its lock) is
+# removed once untouched this long; the wait spares a download that writes its file
+# under a new inode, or runs an autorr that took no lock.
+STALE_PART_SECONDS = 60.0
+# Where locks cannot tell (no fcntl, a filesystem without them): removed after this.
+ABANDONED_PART_SECONDS = 3600.0
 
 
 def _filesystem(url: str, storage_options: Mapping[str, Any] | None) -> tuple[Any, str]:
@@ -161,14 +177,16 @@ def download_recording(recording_id: str | None, url: str, directory: str | os.P
         raise ConfigError(f"recording {name!r} already exists at {target}; pass overwrite=True (--force) to replace it")
     where = fs.unstrip_protocol(remote)
     folder.mkdir(parents=True, exist_ok=True)
+    _remove_stale_parts(folder)
     parts: list[Path] = []
+    locks: list[int] = []
     try:
         with _unrecorded():
-            parts.append(_fetch(fs, remote, where, folder, name))
+            parts.append(_fetch(fs, remote, where, folder, name, locks))
             count = _verify(parts[0], where)
             for number in range(1, count):
                 segment = _remote_segment(remote, number)
-                parts.append(_fetch(fs, segment, fs.unstrip_protocol(segment), folder, name))
+                parts.append(_fetch(fs, segment, fs.unstrip_protocol(segment), folder, name, locks))
                 _verify(parts[-1], fs.unstrip_protocol(segment))
         # Whatever this id held before goes: a stale segment would read as part of the new one.
         for old in segment_paths(target):
@@ -182,13 +200,16 @@ def download_recording(recording_id: str | None, url: str, directory: str | os.P
         for part in parts:
             for leftover in (part, Path(f"{part}-wal"), Path(f"{part}-shm"), Path(f"{part}-journal")):
                 leftover.unlink(missing_ok=True)
+        for fd in locks:
+            os.close(fd)
     return target
 
 
-def _fetch(fs: Any, remote: str, where: str, folder: Path, name: str) -> Path:
+def _fetch(fs: Any, remote: str, where: str, folder: Path, name: str, locks: list[int]) -> Path:
     # Not "*.db": list_recordings() and AUTORR_RECORDING=latest must not see a partial file.
     fd, part_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=folder)
-    os.close(fd)
+    locks.append(fd)  # open, and locked, until the download is over (see _remove_stale_parts)
+    _lock(fd, fcntl.LOCK_EX if fcntl is not None else 0)
     part = Path(part_name)
     try:
         fs.get_file(remote, str(part))
@@ -200,6 +221,42 @@ def _fetch(fs: Any, remote: str, where: str, folder: Path, name: str) -> Path:
             raise AutorrError(f"could not download {where}: {type(exc).__name__}: {exc}") from exc
         raise
     return part
+
+
+def _lock(fd: int, kind: int) -> bool | None:
+    """Take a lock on ``fd`` without waiting: True taken, False held by another open file
+    (a download under way), None when locks cannot tell."""
+    if fcntl is None:
+        return None
+    try:
+        fcntl.flock(fd, kind | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    except OSError:  # a filesystem without locks
+        return None
+    return True
+
+
+def _remove_stale_parts(folder: Path) -> None:
+    """Remove the part files of downloads that are over: a killed download leaves its
+    ``.<id>.*.part`` behind for good. A download under way holds a lock on its file,
+    which the kernel releases when its process dies."""
+    now = time.time()
+    for part in folder.glob(".*.part"):
+        try:
+            age = now - part.stat().st_mtime
+            if age < STALE_PART_SECONDS:
+                continue
+            fd = os.open(part, os.O_RDONLY)
+            try:
+                free = _lock(fd, fcntl.LOCK_SH if fcntl is not None else 0)
+            finally:
+                os.close(fd)  # the probe's own lock goes with it
+            if free is False or (free is None and age < ABANDONED_PART_SECONDS):
+                continue  # a download under way, or no way to know yet
+            part.unlink()
+        except OSError:  # gone meanwhile, or not ours to remove
+            continue
 
 
 def _verify(path: Path, where: str) -> int:

@@ -36,6 +36,7 @@ from . import _forks
 from ._codec import BlobSink, headers_ref, split_json, zstd_compress
 from ._growth import Conversations, Growth
 from ._schema import connect
+from ._scrubbed import scrubbed_json, scrubbed_jsons, scrubbed_labels
 from ._segments import segment_path, segment_paths
 
 __all__ = ["Checkpoint", "Writer"]
@@ -95,11 +96,13 @@ class Writer:
         self.chunks_written = 0
         self.raw_bytes = 0
         self.stored_bytes = 0
-        self.failed: BaseException | None = None
+        self.failed: BaseException | None = None  # the last error that lost a batch
+        self.lost_events = 0  # calls that could not be written (see _lost)
         self.models: set[str] = set()  # requested model ids, for the recording's provenance
         self._occurrences: dict[tuple[str, str], int] = {}
         self._pending: collections.deque[Any] = collections.deque()
         self._max_queue = max_queue
+        self._summarised = False
         self._wake = threading.Event()
         self._known: set[str] = set()
         self._chains: dict = {}  # see _codec._chain
@@ -221,6 +224,10 @@ class Writer:
             self._pending.append(_STOP)
             self._wake.set()
             self._thread.join(timeout)
+        if self.lost_events and not self._summarised:
+            self._summarised = True
+            log.error("autorr: %d recorded call(s) could not be written to %s (last error: %s); replaying this "
+                      "recording will miss them", self.lost_events, self.path, self.failed)
         for conn in {id(c): c for c in (self._conn, self._conn0)}.values():
             try:
                 conn.close()
@@ -273,12 +280,35 @@ class Writer:
                 return
             except Exception as exc:  # disk full, locked for too long, a bug: never kill the host
                 if attempt == 2:
-                    self.failed = exc
-                    log.error("autorr: could not write %d item(s) to %s: %s", len(items), self.path, exc)
-                    if self.on_error:
-                        self.on_error(exc)
+                    self._lost(items, exc)
                 else:
                     time.sleep(0.05 * (attempt + 1))
+
+    def _lost(self, items: list[Any], exc: BaseException) -> None:
+        """A batch that could not be written. Reported once: a full disk fails every batch
+        for as long as it lasts, and a line per batch would bury the program's own output;
+        `close` says how many calls were lost in all."""
+        first = self.failed is None
+        self.failed = exc
+        lost = sum(1 for item in items if isinstance(item, Event) or hasattr(item, "event"))
+        self.lost_events += lost
+        kept = [item for item in items if isinstance(item, (_Meta, Checkpoint))]
+        if kept and len(kept) < len(items):
+            # Meta (`ended_at`, models) and checkpoints are a few bytes: they may fit where
+            # a batch of large responses did not.
+            try:
+                with self._io_lock:
+                    self._write_once(kept)
+            except Exception as again:
+                log.debug("autorr: meta and checkpoints not written to %s either: %s", self.path, again)
+        if not first:
+            log.debug("autorr: could not write %d item(s) to %s: %s", len(items), self.path, exc)
+            return
+        log.error("autorr: could not write %d item(s) to %s: %s. The program goes on, but the calls it makes "
+                  "while this lasts are not recorded; the number lost is logged when the recording stops",
+                  len(items), self.path, exc)
+        if self.on_error:
+            self.on_error(exc)
 
     def _rotate_if_full(self, items: list[Any]) -> None:
         # Meta goes to segment 0 whatever the size: it alone never opens a segment.
@@ -375,32 +405,8 @@ class Writer:
             [(k, self._json(v)) for k, v in metas.items()],
         )
 
-    def _labels_json(self, labels: dict[str, Any]) -> str:
-        # The same few labels on every event of a recording.
-        try:
-            key = ("labels", tuple(labels.items()))
-            text = self._chains.get(key)
-        except TypeError:  # an unhashable label value
-            return self._json(labels)
-        if text is None:
-            text = self._chains[key] = self._json(labels)
-        return text
-
     def _json(self, value: Any) -> str:
-        text = orjson.dumps(value, default=str).decode()
-        return self.redactor.scrub_text(text)
-
-    def _jsons(self, *values: Any) -> list[str | None]:
-        """Several JSON columns of a row (None stays None), scrubbed in one pass: each
-        pass costs a dozen substring searches whatever the length. orjson never writes a
-        raw newline, so one joins them; a redaction spanning two would change their count."""
-        parts = [None if value is None else orjson.dumps(value, default=str) for value in values]
-        present = [part for part in parts if part is not None]
-        pieces = self.redactor.scrub(b"\n".join(present)).split(b"\n")
-        if len(pieces) != len(present):
-            pieces = [self.redactor.scrub(part) for part in present]
-        texts = iter(pieces)
-        return [None if part is None else next(texts).decode("utf-8", "replace") for part in parts]
+        return scrubbed_json(self.redactor, value)
 
     def _event_row(self, event: Event, sink: BlobSink) -> tuple:
         request = event.request
@@ -421,8 +427,8 @@ class Writer:
             response["headers"] = self.redactor.headers(response["headers"])
         # The request first: the credentials its body carries are learned there, and a
         # server or a child that echoes them back has them masked in the body.
-        request_text, response_text, error_text, meta_text = self._jsons(request, response, event.error,
-                                                                         event.meta or None)
+        request_text, response_text, error_text, meta_text = scrubbed_jsons(
+            self.redactor, request, response, event.error, event.meta or None)
         if event.body is not None:
             body, chunks = self.redactor.scrub_chunked(event.body, chunks)
             body, chunks = scrub_deltas(self.redactor, body, chunks)  # a secret streamed in pieces
@@ -432,7 +438,7 @@ class Writer:
             event.seq, event.kind, event.fingerprint, event.occurrence, event.started_at, event.duration_us,
             event.status, event.summary, request_text, response_text, body_ref,
             None if chunks is None else orjson.dumps(chunks).decode(), error_text, meta_text,
-            self._labels_json(event.labels) if event.labels else None,
+            scrubbed_labels(self.redactor, event.labels, self._chains) if event.labels else None,
             event.pid, event.exact,
         )
 

@@ -1,0 +1,88 @@
+"""Recordings still open when the process ends: stopped at exit, flushed on SIGTERM.
+
+The host program comes first here too: whatever happens while a recording is closed at
+exit (an error, or Ctrl-C while its compaction trains a dictionary) ends in one line on
+stderr, never in a traceback from inside autorr.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import signal
+import threading
+import weakref
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._recorder import Recorder
+
+__all__ = ["live", "register"]
+
+log = logging.getLogger("autorr")
+
+# Recorders still open at interpreter exit are stopped, so the last events land.
+live: "weakref.WeakSet[Recorder]" = weakref.WeakSet()
+_registered = False
+
+
+def register(recorder: "Recorder") -> None:
+    global _registered
+    live.add(recorder)
+    if not _registered:
+        _registered = True
+        atexit.register(stop_all)
+        _flush_on_sigterm()
+
+
+def _here(recorder: "Recorder") -> bool:
+    """Whether this process runs ``recorder``'s writer: a forked child's copy has no thread."""
+    from . import _recorder
+
+    return recorder._pid == _recorder._pid
+
+
+def _flush_on_sigterm() -> None:
+    """SIGTERM's default action (docker stop, Kubernetes, `timeout`) skips atexit and loses the
+    calls still queued for the writer. Where nothing handles SIGTERM, they are committed first,
+    then the process dies of SIGTERM as it would have; a program's own handler is left alone."""
+    if threading.current_thread() is not threading.main_thread():  # signal() works there only
+        return
+    try:
+        if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, _on_sigterm)
+    except (ValueError, OSError, AttributeError) as exc:  # an embedded interpreter, no SIGTERM
+        log.debug("autorr: SIGTERM left as it is: %s", exc)
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    try:
+        for recorder in list(live):
+            writer = recorder._writer
+            if writer is not None and _here(recorder):
+                writer.flush(5.0)  # well inside a supervisor's grace period
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def stop_all() -> None:
+    """Stop every recording this process still runs. After a Ctrl-C (or a `sys.exit` from a
+    signal handler) the others are still closed, since their queued calls are cheap to keep,
+    but not compacted: the user asked the process to end."""
+    interrupted = False
+    for recorder in list(live):
+        if not (recorder.active and _here(recorder)):
+            continue
+        try:
+            recorder.stop(compact=not interrupted)
+        except (KeyboardInterrupt, SystemExit):
+            # Compaction says it was skipped itself (see `Recorder._compact`); anything
+            # else interrupted is named here. Either way the user sees one line.
+            interrupted = True
+            if not recorder._compaction_skipped:
+                log.warning("autorr: closing recording %s was interrupted; calls still queued may be missing",
+                            recorder.id)
+        except Exception as exc:  # never fail the host's exit
+            log.warning("autorr: could not close recording %s: %s", recorder.id, exc)
