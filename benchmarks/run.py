@@ -271,7 +271,7 @@ CAVEATS = [
     "Caveats:",
     "- The peers keep the whole recording in memory and write it once at the end (save s); autorr's",
     "  writer thread stores calls while the agent runs. Neither write is in own (autorr's shows in wall).",
-    "- The peers read the whole response inside their interception (TTFT above), autorr tees it as the",
+    "- The peers read the whole response inside their interception (first chunk above), autorr tees it as the",
     "  SDK reads it: autorr's own holds the body read of non-streamed calls but not its per-chunk tee",
     "  work on streamed ones; the peers' own excludes their socket reads (subtracted) but holds all of",
     "  their buffering.",
@@ -333,7 +333,7 @@ def peers_markdown(result: dict) -> str:
     checks = result["checks"]
     lines += ["", f"Time to first chunk with 25 ms between chunks (live: {checks['live']['ttft_ms']:.1f} ms), "
               "and replay after the 2nd of 2 recorded prompts was changed:", "",
-              "| tool | intercepts at | TTFT while recording, ms | changed prompt at replay |", "|---|---|---|---|"]
+              "| tool | intercepts at | first chunk while recording, ms | changed prompt at replay |", "|---|---|---|---|"]
     for tool in result["tools"]:
         c = checks[tool]
         where = "httpx2.Client.send (patched at start-up)" if tool == "autorr" else peers.TOOLS[tool].intercepts
