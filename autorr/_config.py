@@ -96,6 +96,11 @@ class Config:
     redact_sensitive_data: bool = True
     redaction_level: RedactionLevel = RedactionLevel.MODERATE
 
+    @property
+    def labels(self) -> dict[str, str]:
+        """The run's labels that are set (`AUTORR_SESSION_ID`, `..._TASK_ID`, `..._AGENT_ID`)."""
+        return {name: value for name in ("session_id", "task_id", "agent_id") if (value := getattr(self, name))}
+
     def with_(self, **changes: Any) -> "Config":
         return replace(self, **changes)
 

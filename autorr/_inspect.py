@@ -76,6 +76,8 @@ def format_description(info: dict[str, Any]) -> str:
     ]
     if meta.get("parent"):
         lines.append(f"  parent: {meta['parent'].get('recording_id')} ({meta['parent'].get('reason')})")
+    if meta.get("labels"):
+        lines.append("  labels: " + ", ".join(f"{k}={v}" for k, v in meta["labels"].items()))
     if git.get("commit"):
         lines.append(f"  git {git['commit'][:12]}{' (dirty)' if git.get('dirty') else ''}")
     if prov:
@@ -122,6 +124,6 @@ def list_summaries(directory: Path) -> list[dict[str, Any]]:
             continue
         out.append({"recording_id": meta.get("recording_id", path.stem), "path": str(path),
                     "started_at": meta.get("started_at"), "events": events, "chunks": chunks,
-                    "parent": (meta.get("parent") or {}).get("recording_id"),
+                    "parent": (meta.get("parent") or {}).get("recording_id"), "labels": meta.get("labels") or {},
                     "size_bytes": recording_size(path)})
     return out

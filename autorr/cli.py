@@ -75,8 +75,9 @@ def _list(args: argparse.Namespace) -> int:
         print(f"no recordings in {_directory(args)}")
     for row in rows:
         parent = f"  (child of {row['parent']})" if row.get("parent") else ""
+        labels = "".join(f"  {k}={v}" for k, v in (row.get("labels") or {}).items())
         detail = row.get("error") or f"{row['events']} events, {row['chunks']} chunks, {row['size_bytes'] / 1024:.1f} KiB"
-        print(f"{row['recording_id']:<40} {detail}{parent}")
+        print(f"{row['recording_id']:<40} {detail}{labels}{parent}")
     return 0
 
 

@@ -69,3 +69,15 @@ def test_show_names_the_unpriced_calls_of_a_real_recording(llm_server, recording
     cost = json.loads(capsys.readouterr().out)["cost"]
     assert (cost["priced_calls"], cost["unpriced_calls"], cost["unpriced"]) == (1, 2, ["local-llama"])
     assert cost["total_usd"] > 0
+
+
+def test_list_and_show_print_the_labels_agents_recorded_with(recordings, capsys):
+    import autorr
+    from autorr.cli import main
+
+    with autorr.recording(recordings / "a.db", agent_id="planner", session_id="s1"):
+        pass
+    assert main(["list", "--dir", str(recordings)]) == 0
+    assert "session_id=s1  agent_id=planner" in capsys.readouterr().out
+    assert main(["show", "a", "--dir", str(recordings)]) == 0
+    assert "  labels: session_id=s1, agent_id=planner" in capsys.readouterr().out

@@ -111,7 +111,8 @@ class Player(_session.Scoped):
         from ..store import Reader, resolve
 
         self.close()
-        target = resolve(id_or_path if id_or_path is not None else self._recording, self.directory)
+        # "The latest" is this agent's latest when several record into one directory.
+        target = resolve(id_or_path if id_or_path is not None else self._recording, self.directory, self.config.labels)
         seen: set[Path] = set()
         while target is not None and target.resolve() not in seen:
             seen.add(target.resolve())
@@ -210,11 +211,6 @@ class Player(_session.Scoped):
         return self._child
 
     # -- the hot path ---------------------------------------------------------------
-    def fingerprint(self, kind: Kind, request: CallRequest) -> str:
-        """The request's fingerprint: looked up by its exact bytes when recorded so, else computed."""
-        found = self._exact.get((kind._value_, exact_key(request)))
-        return found if found is not None else request_fingerprint(request, self._fingerprint_version)
-
     def decide(self, kind: Kind, request: CallRequest, *, output: bool = False) -> _session.Decision:
         """Serve, go live, or (strict) raise. ``output``: the call only writes (a file
         written): a miss is reported and the write performed, never raised."""
@@ -224,6 +220,7 @@ class Player(_session.Scoped):
         if category is None:  # telemetry
             self._count("ignored", "http")
             return _session.Serve(_empty_answer(""))
+        # The exact bytes' key finds the fingerprint of a request recorded so (see `exact_key`).
         # `_value_`, not `.value`: the enum property is a Python call on every replayed call.
         found = self._exact.get((kind._value_, exact_key(request)))
         key = (kind._value_, found if found is not None else request_fingerprint(request, self._fingerprint_version))

@@ -17,6 +17,24 @@ def _short(value: Any, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def _pair(recorded: Any, live: Any, limit: int = 80) -> str:
+    """"recorded X, now Y", each cut to a window around where they first differ: real
+    prompts are longer than a line, and both cut from the start would show the same text."""
+    a, b = repr(recorded), repr(live)
+    if len(a) <= limit and len(b) <= limit:
+        return f"recorded {a}, now {b}"
+    at = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+    start = max(0, at - limit // 3)
+
+    def window(text: str) -> str:
+        end = start + limit - 6
+        return ("..." if start else "") + text[start:end] + ("..." if end < len(text) else "")
+
+    sizes = f" ({len(recorded):,} and {len(live):,} characters)" if isinstance(recorded, str) and isinstance(
+        live, str) and len(recorded) != len(live) else ""
+    return f"recorded {window(a)}, now {window(b)}{sizes}"
+
+
 def json_diff(recorded: Any, live: Any, path: str = "$") -> Iterator[str]:
     """Yield one line per JSON path whose value differs."""
     if isinstance(recorded, dict) and isinstance(live, dict):
@@ -34,7 +52,7 @@ def json_diff(recorded: Any, live: Any, path: str = "$") -> Iterator[str]:
         if len(recorded) != len(live):
             yield f"{path}: {len(recorded)} items recorded, {len(live)} in this call"
     elif recorded != live or type(recorded) is not type(live):
-        yield f"{path}: recorded {_short(recorded)}, now {_short(live)}"
+        yield f"{path}: {_pair(recorded, live)}"
 
 
 def same_method(recorded: dict[str, Any], live: dict[str, Any]) -> str | None:
@@ -59,7 +77,7 @@ def same_query(recorded: dict[str, Any], live: dict[str, Any]) -> str | None:
     a = sorted(map(tuple, recorded.get("query") or []))
     b = sorted(map(tuple, live.get("query") or []))
     if a != b:
-        return f"query: recorded {_short(a)}, now {_short(b)}"
+        return f"query: {_pair(a, b)}"
     return None
 
 

@@ -20,7 +20,7 @@ from ..replay._fingerprint import FINGERPRINT_V1
 from ._codec import DICT_KEY, REF, ZSTD_DICT, ZSTD_DICT_BARE, Dictionary, decode_blob, join_json
 from ._segments import Segment, recording_size, segment_paths, split_id
 
-__all__ = ["SUFFIX", "Reader", "list_recordings", "resolve"]
+__all__ = ["SUFFIX", "Reader", "list_recordings", "resolve", "stored_labels"]
 
 log = logging.getLogger("autorr")
 
@@ -35,19 +35,52 @@ def list_recordings(directory: Path) -> list[Path]:
     return sorted(files, key=lambda p: (p.stat().st_mtime_ns, p.name))
 
 
-def resolve(id_or_path: str | Path | None, directory: Path) -> Path:
-    """The file of a recording given its id, its file name or path (None: the latest)."""
+def resolve(id_or_path: str | Path | None, directory: Path, labels: dict[str, str] | None = None) -> Path:
+    """The file of a recording given its id, its file name or path (None: the latest).
+
+    ``labels`` (the replaying agent's `AUTORR_AGENT_ID`, `..._SESSION_ID`, `..._TASK_ID`)
+    narrow "the latest" when several agents record into one directory: the latest
+    recording with those labels, else the latest whose labels do not contradict them
+    (one recorded without labels), else none."""
     if id_or_path is None or str(id_or_path) == "latest":
         found = list_recordings(directory)
         if not found:
             raise RecordingNotFound(f"no recordings in {directory}; record one first (AUTORR_MODE=record)")
-        return found[-1]
+        return _latest_labelled(found, labels) if labels else found[-1]
     text = str(id_or_path)
     for candidate in (Path(text), directory / text, directory / f"{text}{SUFFIX}"):
         if candidate.is_file():
             return _first_segment(candidate)
     known = ", ".join(p.stem for p in list_recordings(directory)[-5:]) or "none"
     raise RecordingNotFound(f"recording {text!r} not found in {directory} (latest: {known})")
+
+
+def stored_labels(path: Path) -> dict[str, Any]:
+    """The labels a recording was made with ({} when none, or unreadable)."""
+    try:
+        conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
+        try:
+            row = conn.execute("SELECT value FROM meta WHERE key = 'labels'").fetchone()
+        finally:
+            conn.close()
+        labels = orjson.loads(row[0]) if row else {}
+    except (sqlite3.Error, orjson.JSONDecodeError):
+        return {}
+    return labels if isinstance(labels, dict) else {}
+
+
+def _latest_labelled(found: list[Path], labels: dict[str, str]) -> Path:
+    stored = {path: stored_labels(path) for path in reversed(found)}
+    for path, have in stored.items():
+        if all(have.get(k) == v for k, v in labels.items()):
+            return path
+    for path, have in stored.items():
+        if all(have.get(k) in (None, v) for k, v in labels.items()):
+            return path
+    wanted = ", ".join(f"{k}={v}" for k, v in labels.items())
+    latest = ", ".join(f"{k}={v}" for k, v in stored[found[-1]].items()) or "no labels"
+    raise RecordingNotFound(f"no recording in {found[-1].parent} was made with {wanted} (the latest, "
+                            f"{found[-1].stem}, has {latest}); name one with AUTORR_RECORDING")
 
 
 def _first_segment(path: Path) -> Path:

@@ -166,3 +166,46 @@ def test_distance_counts_missing_items_one_each():
     assert distance({"m": ["a"]}, {"m": ["a", "b", "c"]}) == 2
     assert distance({"m": ["a", "b", "c"]}, {"m": ["a", "b", "x"]}) == 1
     assert distance({"a": 1, "b": {"c": 2}}, {"a": 1, "b": {"c": 3}, "d": 4}) == 2
+
+
+def test_a_long_prompt_changed_near_its_end_shows_where(echo_server, tmp_path):
+    """Prompts are longer than a line: the diff shows both sides around where they
+    differ, not their (equal) beginnings."""
+    prompt = "You are a careful assistant. " * 20 + "Run: echo stamp-f"
+    with httpx2.Client() as client:
+        with autorr.recording(tmp_path / "r.db"):
+            _post(client, echo_server[0] + "/chat", orjson.dumps({"messages": [{"content": prompt}]}))
+        with pytest.raises(autorr.StrictReplayMismatch) as caught:
+            with autorr.replaying(tmp_path / "r.db"):
+                _post(client, echo_server[0] + "/chat",
+                      orjson.dumps({"messages": [{"content": prompt.replace("stamp-f", "stampX-f")}]}))
+    message = str(caught.value)
+    assert "echo stamp-f" in message and "echo stampX-f" in message
+    assert f"({len(prompt):,} and {len(prompt) + 1:,} characters)" in message
+
+
+def _record_labelled(client, url, directory, name, **labels):
+    with autorr.Recorder(name, directory=directory, **labels):
+        return _post(client, url + f"/{name}", b'{"q": 1}')
+
+
+def _replay_latest(client, url, directory, name, **labels):
+    config = dataclasses.replace(autorr.load_config(), **labels)
+    with autorr.Player(directory=directory, config=config) as player:
+        return player.recording_id, _post(client, url + f"/{name}", b'{"q": 1}')
+
+
+def test_the_latest_recording_is_the_replaying_agents_own(echo_server, tmp_path):
+    """Several agents recording into one directory: "the latest" a labelled agent replays
+    is its own latest (then one recorded without labels), never another agent's."""
+    url = echo_server[0]
+    with httpx2.Client() as client:
+        planner = _record_labelled(client, url, tmp_path, "planner", agent_id="planner")
+        _record_labelled(client, url, tmp_path, "coder", agent_id="coder")
+        _record_labelled(client, url, tmp_path, "plain")  # no labels, and the newest
+        assert _replay_latest(client, url, tmp_path, "planner", agent_id="planner") == ("planner", planner)
+        assert _replay_latest(client, url, tmp_path, "plain", agent_id="tester")[0] == "plain"
+        assert _replay_latest(client, url, tmp_path, "plain")[0] == "plain"
+        (tmp_path / "plain.db").unlink()
+        with pytest.raises(autorr.RecordingNotFound, match="agent_id=tester.*the latest, coder, has agent_id=coder"):
+            _replay_latest(client, url, tmp_path, "x", agent_id="tester")
