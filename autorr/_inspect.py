@@ -22,7 +22,7 @@ def describe(id_or_path: str | Path | None, directory: Path) -> dict[str, Any]:
         for event in reader.events():
             found = event.meta
             events.append({
-                "id": event.id, "kind": "llm" if found.get("provider") else event.kind, "call": event.summary,
+                "id": event.id, "kind": "llm" if found.get("provider") else event.kind, "call": _call(event),
                 "status": event.status, "model": found.get("model_served") or found.get("model"),
                 "started_at": event.started_at, "duration_ms": round(event.duration_us / 1000, 2),
                 "ttft_ms": _ms(recorded_ttft_ms(found, event.chunks)),
@@ -36,6 +36,13 @@ def describe(id_or_path: str | Path | None, directory: Path) -> dict[str, Any]:
                 "size_bytes": reader.size_bytes(), "segments": len(reader.paths), "total_events": events_count,
                 "total_chunks": chunks, "meta": meta, "checkpoints": reader.checkpoints(), "events": events,
                 "cost": cost_summary(events)}
+
+
+def _call(event: Any) -> str:
+    """The call as listed: a file's says whether it was read or written."""
+    op = (event.request.get("json") or {}).get("op") if event.kind == "file" and isinstance(event.request, dict) \
+        else None
+    return f"{event.summary} ({op})" if isinstance(op, str) else event.summary
 
 
 def _ms(value: float | None) -> float | None:

@@ -81,3 +81,16 @@ def test_list_and_show_print_the_labels_agents_recorded_with(recordings, capsys)
     assert "session_id=s1  agent_id=planner" in capsys.readouterr().out
     assert main(["show", "a", "--dir", str(recordings)]) == 0
     assert "  labels: session_id=s1, agent_id=planner" in capsys.readouterr().out
+
+
+def test_show_says_whether_a_file_was_read_or_written(recordings, tmp_path, monkeypatch):
+    import autorr
+    from autorr._inspect import describe
+
+    monkeypatch.chdir(tmp_path)
+    with autorr.recording(recordings / "f.db"):
+        with open("notes.txt", "w") as f:
+            f.write("x")
+        with open("notes.txt") as f:
+            f.read()
+    assert [e["call"] for e in describe("f", recordings)["events"]] == ["FILE notes.txt (write)", "FILE notes.txt (read)"]
