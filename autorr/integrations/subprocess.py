@@ -33,7 +33,7 @@ from .._patching import Patch
 from .._session import Serve, active
 from ._calls import call_request, decode_bytes, encode_bytes, encode_value, recorded_result, redactor_of, run
 
-__all__ = ["PATCHES"]
+__all__ = ["PATCHES", "store_result"]
 
 log = logging.getLogger("autorr")
 
@@ -177,11 +177,7 @@ class _State:
             result[f"{name}_file"] = _encode_output(output.written(final))
         # Not final: the caller read the pipes to the end but has not waited (yet). The
         # event is kept ready, so a recording stopped before that wait still replays it.
-        handle.parts, handle.chunks = [], []
-        handle.set_response({"status": returncode})
-        handle.chunk(_dumps({"value": encode_value(result)}))
-        if final:
-            handle.finish(Status.OK)
+        store_result(handle, result, final)
 
     def eof(self, pipe: Any, popen: Any) -> None:
         if pipe in self.open_pipes:
@@ -242,6 +238,16 @@ def _regular_fd(target: Any) -> int | None:
         return fd if stat.S_ISREG(os.fstat(fd).st_mode) else None
     except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
         return None
+
+
+def store_result(handle: Any, result: dict[str, Any], final: bool = True) -> None:
+    """Put a process's result dict on its event; ``final`` finishes the event, otherwise
+    the event is only kept ready (replaced by a later call)."""
+    handle.parts, handle.chunks = [], []
+    handle.set_response({"status": result.get("returncode")})
+    handle.chunk(_dumps({"value": encode_value(result)}))
+    if final:
+        handle.finish(Status.OK)
 
 
 def _dumps(value: Any) -> bytes:

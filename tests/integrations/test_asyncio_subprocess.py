@@ -1,8 +1,9 @@
-"""asyncio subprocesses: recorded with real processes, replayed without starting any."""
+"""asyncio subprocesses (at the event loop): recorded with real processes, replayed without starting any."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -10,6 +11,7 @@ import sys
 import pytest
 
 import autorr
+from autorr.integrations._asyncio_replay import NO_PID
 
 
 def _appends(marker, command):
@@ -143,25 +145,6 @@ def test_a_changed_command_or_input_fails_strict_replay(recordings, tmp_path, mo
             asyncio.run(run("one", b"abd"))
 
 
-def test_a_name_wrapped_twice_records_once(recordings):
-    """asyncio imported after the hooks are set: `asyncio.create_subprocess_exec` is a copy
-    of the already wrapped `asyncio.subprocess` one, and gets wrapped again."""
-    import wrapt
-
-    from autorr._patching import installed
-    from autorr.integrations.asyncio_subprocess import PATCHES
-
-    async def agent(create):
-        proc = await create("echo", "once", stdout=asyncio.subprocess.PIPE)
-        return await proc.communicate()
-
-    with autorr.recording(recordings / "asp.db") as rec:
-        assert {"asyncio.create_subprocess_exec", "asyncio.subprocess.create_subprocess_exec"} <= set(installed())
-        twice = wrapt.FunctionWrapper(asyncio.subprocess.create_subprocess_exec, PATCHES[2].factory(asyncio))
-        assert asyncio.run(agent(twice)) == (b"once\n", None)
-    assert rec.manifest.total_events == 1
-
-
 _AGENT = """
 import asyncio, sys
 from asyncio.subprocess import PIPE, create_subprocess_shell
@@ -177,7 +160,7 @@ asyncio.run(main(sys.argv[1]))
 
 
 def test_zero_code_record_then_replay(recordings, tmp_path):
-    """asyncio imported after the start-up hook: each name is wrapped once, each process recorded once."""
+    """asyncio imported after the start-up hook: the loop's methods are wrapped, each process recorded once."""
     from autorr.store import list_recordings
 
     marker = tmp_path / "ran.log"
@@ -198,3 +181,207 @@ def test_zero_code_record_then_replay(recordings, tmp_path):
     assert replayed.returncode == 0, replayed.stderr
     assert replayed.stdout == recorded.stdout
     assert marker.read_text() == "ran\n" * 2
+
+
+# A line-oriented JSON-RPC server (what an MCP server over stdio is): one answer line per
+# request line, and a side effect per request, so a test sees whether it ran.
+_SERVER = """
+import json, sys
+n = 0
+while line := sys.stdin.readline():
+    request = json.loads(line)
+    n += 1
+    with open(sys.argv[1], "a") as side:
+        side.write(request["method"] + "\\n")
+    answer = {"jsonrpc": "2.0", "id": request["id"], "result": {"echo": request["params"], "n": n}}
+    sys.stdout.write(json.dumps(answer) + "\\n")
+    sys.stdout.flush()
+"""
+
+_REQUESTS = [("add", {"a": 2, "b": 40}), ("note", {"text": "kiwi"}), ("list", {})]
+
+
+def _line(i, method, params, reverse=False):
+    request = {"jsonrpc": "2.0", "id": i, "method": method, "params": params}
+    if reverse:  # the same request, its keys in another order
+        request = dict(reversed(list(request.items())))
+    return (json.dumps(request) + "\n").encode()
+
+
+@pytest.fixture
+def server(tmp_path):
+    script = tmp_path / "server.py"
+    script.write_text(_SERVER)
+    return [sys.executable, str(script), str(tmp_path / "side.log")]
+
+
+async def _rpc_over_asyncio(command, requests, reverse=False, progress=None):
+    """An MCP-style client: a reader task matches answers to the requests sent so far; an
+    answer for a request not sent yet is dropped ("unknown request id")."""
+    loop = asyncio.get_running_loop()
+    proc = await asyncio.create_subprocess_exec(*command, stdin=asyncio.subprocess.PIPE,
+                                                stdout=asyncio.subprocess.PIPE)
+    pending, unknown = {}, []
+
+    async def reader():
+        while line := await proc.stdout.readline():
+            answer = json.loads(line)
+            future = pending.pop(answer["id"], None)
+            if future is None:
+                unknown.append(answer["id"])
+            else:
+                future.set_result(answer["result"])
+        for future in pending.values():
+            future.set_exception(EOFError("connection closed"))
+
+    task = asyncio.create_task(reader())
+    answers = []
+    for i, (method, params) in enumerate(requests, 1):
+        future = pending[i] = loop.create_future()
+        proc.stdin.write(_line(i, method, params, reverse))
+        await proc.stdin.drain()
+        answers.append(await future)
+        if progress is not None:
+            progress.append(i)
+    proc.stdin.close()
+    await task
+    return answers, unknown, await proc.wait()
+
+
+def test_a_json_rpc_dialog_over_asyncio_pipes_replays_in_order(recordings, server, tmp_path):
+    side = tmp_path / "side.log"
+    with autorr.recording(recordings / "asp.db") as rec:
+        live = asyncio.run(_rpc_over_asyncio(server, _REQUESTS))
+    assert rec.manifest.total_events == 1
+    assert live[0][1] == {"echo": {"text": "kiwi"}, "n": 2} and live[1:] == ([], 0)
+    assert side.read_text() == "add\nnote\nlist\n"
+    (event,) = autorr.get_recorded_events(recordings / "asp.db")
+    kinds = []
+    for step in event.outputs["value"]["json"]["steps"]:  # in order; an answer may come in pieces
+        kind = next(k for k in step if k != "t")
+        if not kinds or kinds[-1] != kind or kind != "out":
+            kinds.append(kind)
+    assert kinds[:7] == ["in", "out", "in", "out", "in", "out", "close"] and sorted(kinds[7:]) == ["eof", "exit"]
+
+    for reverse in (False, True):  # key order in a JSON line does not matter
+        with autorr.replaying(recordings / "asp.db") as player:
+            assert asyncio.run(_rpc_over_asyncio(server, _REQUESTS, reverse)) == live
+        assert player.statistics()["matched"] == 1 and not player.mismatches()
+    assert side.read_text() == "add\nnote\nlist\n"
+
+    progress = []
+    changed = [_REQUESTS[0], ("note", {"text": "mango"}), _REQUESTS[2]]
+    with autorr.replaying(recordings / "asp.db"):
+        with pytest.raises(autorr.StrictReplayMismatch, match=r"stdin \(write #2\): line 1: JSON differs at "
+                                                              r"\$\.params\.text"):
+            asyncio.run(_rpc_over_asyncio(server, changed, progress=progress))
+    assert progress == [1]  # raised at the write that differs, after the first answer
+    assert side.read_text() == "add\nnote\nlist\n"
+
+
+def test_a_changed_write_in_warn_mode_serves_the_recording(recordings, server, tmp_path, caplog):
+    with autorr.recording(recordings / "asp.db"):
+        live = asyncio.run(_rpc_over_asyncio(server, _REQUESTS))
+    changed = [_REQUESTS[0], ("note", {"text": "mango"}), _REQUESTS[2]]
+    with autorr.replaying(recordings / "asp.db", mode="warn") as player:
+        assert asyncio.run(_rpc_over_asyncio(server, changed)) == live
+    (mismatch,) = player.mismatches()
+    assert "$.params.text" in mismatch["diff"][0] and "mango" not in str(mismatch)
+    assert (tmp_path / "side.log").read_text() == "add\nnote\nlist\n"
+
+
+def test_a_json_rpc_dialog_over_anyio_open_process(recordings, server, tmp_path):
+    """anyio (the MCP SDK's stdio_client) starts its process with loop.subprocess_exec itself."""
+    anyio = pytest.importorskip("anyio")
+    side = tmp_path / "side.log"
+
+    async def agent(requests):
+        answers, buffer = [], b""
+        async with await anyio.open_process(server) as proc:
+            for i, (method, params) in enumerate(requests, 1):
+                await proc.stdin.send(_line(i, method, params))
+                while b"\n" not in buffer:
+                    buffer += await proc.stdout.receive()
+                line, buffer = buffer.split(b"\n", 1)
+                answers.append(json.loads(line)["result"])
+            await proc.stdin.aclose()
+        return answers, proc.returncode
+
+    with autorr.recording(recordings / "asp.db") as rec:
+        live = anyio.run(agent, _REQUESTS)
+    assert rec.manifest.total_events == 1
+    assert live == ([{"echo": p, "n": i} for i, (_, p) in enumerate(_REQUESTS, 1)], 0)
+    with autorr.replaying(recordings / "asp.db") as player:
+        assert anyio.run(agent, _REQUESTS) == live
+    assert player.statistics()["matched"] == 1
+    assert side.read_text() == "add\nnote\nlist\n"
+    with autorr.replaying(recordings / "asp.db"):
+        with pytest.raises(BaseException) as info:  # anyio wraps it in an exception group
+            anyio.run(agent, [_REQUESTS[0], ("note", {"text": "mango"})])
+    assert info.group_contains(autorr.StrictReplayMismatch) if isinstance(info.value, BaseExceptionGroup) \
+        else info.type is autorr.StrictReplayMismatch
+    assert side.read_text() == "add\nnote\nlist\n"
+
+
+def test_a_caller_that_only_polls_returncode(recordings, tmp_path):
+    """MCP's shutdown polls ``returncode`` instead of calling wait(): the event completes
+    all the same, and replay gives the code; the replayed pid signals nobody."""
+    marker = tmp_path / "ran.log"
+    pids = []
+
+    async def agent():
+        proc = await asyncio.create_subprocess_exec("sh", "-c", _appends(marker, "echo hi; exec >&-; sleep 0.2; exit 6"),
+                                                    stdout=asyncio.subprocess.PIPE)
+        pids.append(proc.pid)
+        out = await proc.stdout.read()  # EOF comes before the exit
+        for _ in range(3000):  # bounded: a stand-in whose code never comes fails, not hangs
+            if proc.returncode is not None:
+                break
+            await asyncio.sleep(0.01)
+        return out, proc.returncode
+
+    assert _record_then_replay(recordings, marker, agent, 1) == (b"hi\n", 6)
+    (event,) = autorr.get_recorded_events(recordings / "asp.db")
+    assert event.outputs["value"]["json"]["returncode"] == 6
+    assert pids[1] == NO_PID != pids[0]
+    with pytest.raises(ProcessLookupError):
+        os.kill(pids[1], 0)
+    with pytest.raises(ProcessLookupError):
+        os.killpg(pids[1], 0)
+
+
+def test_a_protocol_of_ones_own(recordings, tmp_path):
+    """``loop.subprocess_exec`` with the caller's protocol: every callback, in replay too."""
+    marker = tmp_path / "ran.log"
+
+    class Collect(asyncio.SubprocessProtocol):
+        def __init__(self, done):
+            self.done, self.data, self.calls = done, {1: b"", 2: b""}, []
+
+        def connection_made(self, transport):
+            self.calls.append("made")
+
+        def pipe_data_received(self, fd, data):
+            self.data[fd] += data
+
+        def pipe_connection_lost(self, fd, exc):
+            self.calls.append(f"lost {fd}")
+
+        def process_exited(self):
+            self.calls.append("exited")
+
+        def connection_lost(self, exc):
+            self.done.set_result(None)
+
+    async def agent():
+        loop = asyncio.get_running_loop()
+        done = loop.create_future()
+        transport, protocol = await loop.subprocess_exec(lambda: Collect(done), "sh", "-c",
+                                                         _appends(marker, "echo out; echo err >&2; exit 2"), stdin=None)
+        await done
+        code = transport.get_returncode()
+        transport.close()
+        return protocol.data, code, protocol.calls[0], sorted(protocol.calls[1:])
+
+    assert _record_then_replay(recordings, marker, agent, 1) == (
+        {1: b"out\n", 2: b"err\n"}, 2, "made", ["exited", "lost 1", "lost 2"])
