@@ -168,7 +168,6 @@ def _followed(lib: Any, meta: dict[str, Any]) -> tuple[Any, list[Any]]:
 
 
 @functools.lru_cache(maxsize=None)
-@functools.lru_cache(maxsize=None)
 def _headers_fast(lib: Any) -> bool:
     # httpx (and httpx2) keep headers as (raw key, lower key, value) bytes triples in
     # `_list`; if a version does not, replay takes the public constructor.
@@ -196,8 +195,9 @@ def _replay_response(lib: Any, request: Any, decision: Serve, is_async: bool) ->
     _, _, replay_sync, replay_async = _stream_classes(lib)
     pieces = Pieces(event, decision.timing_preserve, request)
     history: list[Any] = []
-    if event.response.get("redirects"):
-        request, history = _followed(lib, event.response)
+    meta = event.response or {}  # none: the call was still waiting when its recording stopped
+    if meta.get("redirects"):
+        request, history = _followed(lib, meta)
     response = lib.Response(form.status, headers=_headers(lib, form.headers),
                             stream=(replay_async if is_async else replay_sync)(pieces), request=request,
                             extensions=form.extensions, history=history)  # both copied by Response

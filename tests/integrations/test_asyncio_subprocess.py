@@ -13,6 +13,9 @@ import pytest
 import autorr
 from autorr.integrations._asyncio_replay import NO_PID
 
+if sys.version_info < (3, 11):  # anyio's groups come from the backport there
+    from exceptiongroup import BaseExceptionGroup
+
 
 def _appends(marker, command):
     return f"echo ran >> {marker}; {command}"

@@ -483,3 +483,40 @@ def test_endpoint_parts_are_read_once_per_url(libname):
     assert integration._endpoint(lib.URL("http://example.com/v1/a%20b?x=1&x=2&key=s")) is integration._endpoint(url)
     assert integration._endpoint(lib.URL("http://example.com/v1/c")) == ("example.com", "/v1/c", [])
     assert integration._endpoint(lib.URL("http://example.com/v1/c?x=3"))[2] == [("x", "3")]
+
+
+@pytest.mark.parametrize("libname", LIBS)
+def test_a_call_still_waiting_when_the_recording_stopped_replays_without_failing_inside_autorr(libname, recordings,
+                                                                                             monkeypatch):
+    """Stopping a recording finishes the calls under way as incomplete, with no response:
+    replaying one hands the caller a response, not an AttributeError from autorr."""
+    import socket
+    import threading
+
+    lib = pytest.importorskip(libname)
+    arrived, release = threading.Event(), threading.Event()
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def serve():
+        conn, _ = server.accept()
+        conn.recv(65536)
+        arrived.set()
+        release.wait(10)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    url = f"http://127.0.0.1:{server.getsockname()[1]}/slow"
+    monkeypatch.setenv("AUTORR_DIR", str(recordings))
+    monkeypatch.setenv("AUTORR_RECORDING_ID", "inflight")
+    autorr.start_recording()  # the process's recording: the call's thread records into it
+    with lib.Client() as client:
+        call = threading.Thread(target=client.get, args=(url,))
+        call.start()
+        assert arrived.wait(10)
+        autorr.stop_recording()
+        release.set()
+        call.join(10)
+    server.close()
+    with autorr.replaying(recordings / "inflight.db"), lib.Client() as client:
+        assert client.get(url).status_code == 200
