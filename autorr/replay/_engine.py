@@ -21,9 +21,9 @@ from .. import _alerts, _session
 from .._config import Config, ReplayMode, Timing, load_config
 from .._errors import ConfigError, strict_mismatch
 from .._events import CallRequest, Event, Kind, Status
-from ..integrations._http import form_of
 from ._matchers import closeness, explain
 from ._fingerprint import FINGERPRINT_V2, exact_key, request_fingerprint
+from ._form import form_of
 from ._overrides import llm_rewrite
 from ._redacted import RedactedIndex, redacted_view
 from ._telemetry import is_telemetry

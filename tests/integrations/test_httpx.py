@@ -438,7 +438,7 @@ def _replayed_headers(lib, pairs):
     """The Headers and lower-case names replay serves for an answer recorded with ``pairs``."""
     from autorr._events import Event, Status
     from autorr.integrations import httpx as integration
-    from autorr.integrations._http import form_of
+    from autorr.replay._form import form_of
 
     form = form_of(Event(kind="http", fingerprint="f", occurrence=0, seq=0, started_at=0.0, duration_us=5,
                          status=Status.OK.value, request={}, response={"headers": pairs}))
