@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import copyreg
 import io
+import logging
 import pickle
 import re
 from typing import Any, Awaitable, Callable, TypeVar
@@ -27,6 +28,7 @@ __all__ = ["arun", "call_request", "decide", "decode_bytes", "decode_value", "en
            "record_items", "recorded_items", "run"]
 
 T = TypeVar("T")
+log = logging.getLogger("autorr")
 
 
 def plain(value: Any, depth: int = 0) -> bool:
@@ -242,11 +244,18 @@ def recorded_result(event: Any) -> Any:
 
 
 def decide(kind: Kind, target: str, payload: dict[str, Any]) -> Any:
+    """Ask the session; in record mode an autorr failure lets the call run unrecorded
+    (as `_http.decide` does for HTTP), in replay it must not run the tool."""
     session = active()
     if session is None:
         return None
-    request = call_request(kind, target, payload)
-    return session.decide(kind, request)
+    try:
+        return session.decide(kind, call_request(kind, target, payload))
+    except Exception as exc:
+        if not getattr(session, "fail_open", False):
+            raise
+        log.warning("autorr: not recording %s %s: %s", kind.value, target, exc)
+        return None
 
 
 def run(kind: Kind, target: str, payload: dict[str, Any], live: Callable[[], T]) -> T:

@@ -102,7 +102,7 @@ async def _start(session: Any, wrapped: Any, loop: Any, args: tuple, kwargs: dic
         kwargs = dict(kwargs, protocol_factory=teed)
     try:
         transport, protocol = await wrapped(*args, **kwargs)
-    except Exception as exc:
+    except BaseException as exc:  # a cancelled start too: the event must not stay open
         record_error(handle, exc)
         raise
     dialog.pid = transport.get_pid()
@@ -194,17 +194,25 @@ class _TeeProtocol:
         self.dialog.transport = _TransportTee(transport, self.dialog)
         self.inner.connection_made(self.dialog.transport)
 
+    def _note(self, method: Callable[..., None], *args: Any) -> None:
+        # These run inside the loop's pipe callbacks: an autorr fault loses this call's
+        # record, never the host's transport.
+        try:
+            method(*args)
+        except Exception as exc:
+            log.warning("autorr: not recording the rest of a subprocess's exchange: %s", exc)
+
     def pipe_data_received(self, fd: int, data: bytes) -> None:
-        self.dialog.received(fd, bytes(data))
+        self._note(self.dialog.received, fd, bytes(data))
         self.inner.pipe_data_received(fd, data)
 
     def pipe_connection_lost(self, fd: int, exc: BaseException | None) -> None:
-        self.dialog.lost(fd)
+        self._note(self.dialog.lost, fd)
         self.inner.pipe_connection_lost(fd, exc)
 
     def process_exited(self) -> None:
         transport = self.dialog.transport
-        self.dialog.exit(transport.get_returncode() if transport is not None else None)
+        self._note(self.dialog.exit, transport.get_returncode() if transport is not None else None)
         self.inner.process_exited()
 
     def connection_lost(self, exc: BaseException | None) -> None:

@@ -217,3 +217,21 @@ def test_an_exception_with_its_own_constructor_is_raised_again(recordings):
         with pytest.raises(QuotaError, match="over quota") as info:
             quota()
     assert info.value.code == 429
+
+
+def test_an_autorr_failure_while_recording_lets_the_tool_run(recordings, monkeypatch, caplog):
+    """The host comes first: a fault inside autorr's decision runs the tool unrecorded."""
+    ran = []
+
+    @autorr.tool
+    def add(a, b):
+        ran.append((a, b))
+        return a + b
+
+    def broken(self, kind, request, *, output=False):
+        raise RuntimeError("boom")
+
+    with autorr.recording(recordings / "t.db") as rec:
+        monkeypatch.setattr(type(rec), "decide", broken)
+        assert add(1, 2) == 3
+    assert ran == [(1, 2)] and "not recording" in caplog.text and "boom" in caplog.text
