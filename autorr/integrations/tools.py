@@ -23,31 +23,61 @@ def _payload(name: str, args: tuple, kwargs: dict) -> dict[str, Any]:
     return {"tool": name, "args": fingerprintable(list(args)), "kwargs": fingerprintable(kwargs)}
 
 
+class _Items:
+    """One call of a generator tool: its items served from the recording, or recorded as
+    the caller takes them (the sync and async drivers below share this)."""
+
+    def __init__(self, name: str, args: tuple, kwargs: dict) -> None:
+        decision = decide(Kind.TOOL, name, _payload(name, args, kwargs))
+        self.served = recorded_items(decision.event) if isinstance(decision, Serve) else None
+        self.handle = decision.handle if decision is not None and self.served is None else None
+        self.items: list = []
+
+    def took(self, item: Any) -> None:
+        if self.handle is not None:
+            self.items.append(item)
+
+    def end(self, exc: BaseException | None = None) -> None:
+        """The generator finished, was closed (a replay stops at the same item) or raised
+        ``exc`` (an Exception is replayed after the items; a KeyboardInterrupt is not)."""
+        if self.handle is not None and not self.handle.done:
+            record_items(self.handle, self.items, exc if isinstance(exc, Exception) else None)
+
+
 def _generator(func: Any, name: str) -> Any:
     @functools.wraps(func)
     def generator_tool(*args: Any, **kwargs: Any) -> Iterator[Any]:
-        decision = decide(Kind.TOOL, name, _payload(name, args, kwargs))
-        if isinstance(decision, Serve):
-            items, raised = recorded_items(decision.event)
+        call = _Items(name, args, kwargs)
+        if call.served is not None:
+            items, raised = call.served
             yield from items
             if raised is not None:
                 raise raised
             return None
-        if decision is None:
-            return (yield from func(*args, **kwargs))
-        items: list = []
-        try:
-            for item in func(*args, **kwargs):
-                items.append(item)
-                yield item
-        except GeneratorExit:  # the caller stopped here; a replay stops here too
-            record_items(decision.handle, items)
-            raise
-        except Exception as exc:
-            record_items(decision.handle, items, exc)
-            raise
-        record_items(decision.handle, items)
-        return None
+        gen = func(*args, **kwargs)
+        # Driven by hand, not `for`: what the caller send()s or throw()s reaches the tool,
+        # as it does with no recording, and its return value comes back.
+        sent: Any = None
+        thrown: BaseException | None = None
+        while True:
+            try:
+                item = gen.send(sent) if thrown is None else gen.throw(thrown)
+            except StopIteration as stop:
+                call.end()
+                return stop.value
+            except BaseException as exc:
+                call.end(exc)
+                raise
+            call.took(item)
+            sent, thrown = None, None
+            try:
+                sent = yield item
+            except GeneratorExit:
+                call.end()
+                gen.close()
+                raise
+            except BaseException as exc:  # thrown in by the caller: the tool handles it
+                thrown = exc
 
     return generator_tool
 
@@ -55,29 +85,36 @@ def _generator(func: Any, name: str) -> Any:
 def _async_generator(func: Any, name: str) -> Any:
     @functools.wraps(func)
     async def async_generator_tool(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
-        decision = decide(Kind.TOOL, name, _payload(name, args, kwargs))
-        if isinstance(decision, Serve):
-            items, raised = recorded_items(decision.event)
+        call = _Items(name, args, kwargs)
+        if call.served is not None:
+            items, raised = call.served
             for item in items:
                 yield item
             if raised is not None:
                 raise raised
             return
-        items: list = []
-        try:
-            async for item in func(*args, **kwargs):
-                items.append(item)
-                yield item
-        except GeneratorExit:
-            if decision is not None:
-                record_items(decision.handle, items)
-            raise
-        except Exception as exc:
-            if decision is not None:
-                record_items(decision.handle, items, exc)
-            raise
-        if decision is not None:
-            record_items(decision.handle, items)
+        agen = func(*args, **kwargs)
+        sent: Any = None
+        thrown: BaseException | None = None
+        while True:  # by hand, as `_generator` is: asend()/athrow() reach the tool
+            try:
+                item = await (agen.asend(sent) if thrown is None else agen.athrow(thrown))
+            except StopAsyncIteration:
+                call.end()
+                return
+            except BaseException as exc:
+                call.end(exc)
+                raise
+            call.took(item)
+            sent, thrown = None, None
+            try:
+                sent = yield item
+            except GeneratorExit:
+                call.end()
+                await agen.aclose()
+                raise
+            except BaseException as exc:
+                thrown = exc
 
     return async_generator_tool
 

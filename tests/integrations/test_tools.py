@@ -235,3 +235,49 @@ def test_an_autorr_failure_while_recording_lets_the_tool_run(recordings, monkeyp
         monkeypatch.setattr(type(rec), "decide", broken)
         assert add(1, 2) == 3
     assert ran == [(1, 2)] and "not recording" in caplog.text and "boom" in caplog.text
+
+
+def test_a_generator_tool_gets_what_the_caller_sends_and_throws_while_recording(recordings):
+    """send(), throw() and the return value reach the tool as with no recording at all."""
+
+    @autorr.tool
+    def accumulator():
+        total = 0
+        while True:
+            try:
+                x = yield total
+            except ValueError:
+                total = -1
+                continue
+            if x is None:
+                return total
+            total += x
+
+    def drive():
+        g = accumulator()
+        out = [next(g), g.send(5), g.send(7), g.throw(ValueError("reset")), g.send(2)]
+        try:
+            g.send(None)
+        except StopIteration as stop:
+            out.append(("returned", stop.value))
+        return out
+
+    plain = drive()
+    assert plain == [0, 5, 12, -1, 1, ("returned", 1)]
+    with autorr.recording(recordings / "g.db"):
+        assert drive() == plain
+
+    @autorr.tool
+    async def echo():
+        got = None
+        while True:
+            got = yield got
+
+    async def adrive():
+        g = echo()
+        out = [await g.asend(None), await g.asend("a"), await g.asend("b")]
+        await g.aclose()
+        return out
+
+    with autorr.recording(recordings / "a.db"):
+        assert asyncio.run(adrive()) == [None, "a", "b"]
