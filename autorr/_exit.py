@@ -25,6 +25,7 @@ log = logging.getLogger("autorr")
 # Recorders still open at interpreter exit are stopped, so the last events land.
 live: "weakref.WeakSet[Recorder]" = weakref.WeakSet()
 _registered = False
+_sigterm_tried = False  # a recording started off the main thread cannot set it: the next one tries
 
 
 def register(recorder: "Recorder") -> None:
@@ -33,6 +34,7 @@ def register(recorder: "Recorder") -> None:
     if not _registered:
         _registered = True
         atexit.register(stop_all)
+    if not _sigterm_tried:
         _flush_on_sigterm()
 
 
@@ -47,8 +49,10 @@ def _flush_on_sigterm() -> None:
     """SIGTERM's default action (docker stop, Kubernetes, `timeout`) skips atexit and loses the
     calls still queued for the writer. Where nothing handles SIGTERM, they are committed first,
     then the process dies of SIGTERM as it would have; a program's own handler is left alone."""
+    global _sigterm_tried
     if threading.current_thread() is not threading.main_thread():  # signal() works there only
         return
+    _sigterm_tried = True
     try:
         if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
             signal.signal(signal.SIGTERM, _on_sigterm)

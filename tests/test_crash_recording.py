@@ -210,3 +210,18 @@ def test_ctrl_c_during_compaction_at_exit_skips_it_in_one_line(echo_server, tmp_
                               capture_output=True, text=True, timeout=60)
     assert replayed.returncode == 0, replayed.stderr
     assert replayed.stdout.splitlines(keepends=True) == answers
+
+
+def test_a_first_recording_started_off_the_main_thread_still_lets_a_later_one_handle_sigterm(tmp_path):
+    script = """
+import signal, threading, autorr
+from autorr import _exit
+t = threading.Thread(target=lambda: autorr.Recorder("a", directory=%r).start())
+t.start(); t.join()
+assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # signal() works on the main thread only
+autorr.Recorder("b", directory=%r).start()
+print(signal.getsignal(signal.SIGTERM) is _exit._on_sigterm)
+""" % (str(tmp_path), str(tmp_path))
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                            env=_clean_env({}))
+    assert result.stdout.strip() == "True", result.stderr
