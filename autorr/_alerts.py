@@ -359,12 +359,12 @@ def _watch_storage(config: AlertConfig | None) -> None:
 
 
 def _watch(stop: threading.Event, interval: float) -> None:
-    from . import _recorder
+    from ._exit import live
 
     _session.suspend()
     while not stop.wait(interval):
         # Every recorder started in this process (threads, contexts, hybrid children).
-        for recorder in list(getattr(_recorder, "_live", ())):
+        for recorder in list(live):
             try:
                 if recorder.active and recorder._pid == os.getpid():
                     check_storage(recorder.id, _size(recorder.path), str(recorder.path))

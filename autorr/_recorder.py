@@ -18,7 +18,6 @@ import orjson
 
 from . import _alerts, _session
 from ._exc_record import error_record as _error_record
-from ._exit import live as _live  # noqa: F401 - the recorders `_alerts` watches
 from ._exit import register as _register_exit
 from ._config import Config, load_config
 from ._errors import ConfigError, NotActive

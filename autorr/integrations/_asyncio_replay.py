@@ -31,7 +31,7 @@ import orjson
 
 from .._events import Kind
 from ._calls import recorded_result
-from .subprocess import _PIPE, _decode_output
+from .subprocess import PIPE, decode_output
 
 __all__ = ["NO_PID", "replay"]
 
@@ -45,7 +45,7 @@ def _steps(result: dict[str, Any], params: dict[str, Any]) -> list[tuple[str, An
     """(kind, value) in recorded order, bytes decoded; a result without steps (recorded
     before they were kept) as its stdin, its output and its exit."""
     def data(value: Any) -> bytes:
-        return _decode_output(value, False, params) or b""
+        return decode_output(value, False, params) or b""
 
     if "steps" not in result:
         old = [("in", data(result.get("stdin"))), ("out", data(result.get("stdout"))),
@@ -88,10 +88,10 @@ class _Transport(asyncio.SubprocessTransport):
         self._waiters: list[Any] = []
         self._lost: set[int] = set()
         self._pipes: dict[int, Any] = {}
-        if params.get("stdin") == _PIPE:
+        if params.get("stdin") == PIPE:
             self._pipes[0] = _WritePipe(self)
         for fd, name in ((1, "stdout"), (2, "stderr")):
-            if params.get(name) == _PIPE:
+            if params.get(name) == PIPE:
                 self._pipes[fd] = _ReadPipe(self, fd)
 
     # -- the SubprocessTransport surface --------------------------------------------------
@@ -257,7 +257,7 @@ class _Transport(asyncio.SubprocessTransport):
             self._at += 1
 
     def _scrub(self, data: bytes) -> bytes:
-        redactor = getattr(self._session, "_recording_redactor", None)
+        redactor = getattr(self._session, "recording_redactor", None)
         scrubber = redactor() if redactor is not None else None
         return scrubber.scrub(data) if scrubber is not None else data
 

@@ -36,7 +36,7 @@ from .._events import Kind
 from .._patching import Patch
 from .._session import Serve, active
 from ._calls import call_request, record_error
-from .subprocess import _PIPE, _changed_env, _encode_output, _learn_env, store_result
+from .subprocess import PIPE, changed_env, encode_output, learn_env, store_result
 
 __all__ = ["PATCHES"]
 
@@ -89,8 +89,8 @@ async def _start(session: Any, wrapped: Any, loop: Any, args: tuple, kwargs: dic
     dialog = _Dialog(decision.handle, params)
     handle = decision.handle
     handle.meta.update(cwd=os.fspath(params["cwd"]) if params.get("cwd") else None,
-                       env_changed=_changed_env(params.get("env")))
-    _learn_env(handle, params.get("env"))
+                       env_changed=changed_env(params.get("env")))
+    learn_env(handle, params.get("env"))
     factory = params["protocol_factory"]
 
     def teed() -> Any:
@@ -120,8 +120,8 @@ class _Dialog:
         self.steps: list[dict[str, Any]] = []
         self.out: list[bytes] = []
         self.err: list[bytes] = []
-        self.written: list[bytes] | None = [] if params.get("stdin") == _PIPE else None
-        self.open = {fd for fd, name in ((1, "stdout"), (2, "stderr")) if params.get(name) == _PIPE}
+        self.written: list[bytes] | None = [] if params.get("stdin") == PIPE else None
+        self.open = {fd for fd, name in ((1, "stdout"), (2, "stderr")) if params.get(name) == PIPE}
         self.code: int | None = None
         self.exited = False
         self.stdin_done = False  # closed by the caller, or lost with the process: no more caller steps
@@ -133,14 +133,14 @@ class _Dialog:
 
     def wrote(self, data: bytes) -> None:
         if data and not self.stdin_done:
-            self.step("in", _encode_output(data))
+            self.step("in", encode_output(data))
             if self.written is not None:
                 self.written.append(data)
 
     def received(self, fd: int, data: bytes) -> None:
         if data:
             (self.out if fd == 1 else self.err).append(data)
-            self.step("out" if fd == 1 else "err", _encode_output(data))
+            self.step("out" if fd == 1 else "err", encode_output(data))
 
     def closed_stdin(self) -> None:
         if not self.stdin_done:
@@ -172,11 +172,11 @@ class _Dialog:
         # there all the same) and final once the output is complete as well.
         if not self.exited or self.handle.done:
             return
-        result = {"returncode": self.code, "stdout": _encode_output(b"".join(self.out)) if self.out else None,
-                  "stderr": _encode_output(b"".join(self.err)) if self.err else None, "pid": self.pid,
+        result = {"returncode": self.code, "stdout": encode_output(b"".join(self.out)) if self.out else None,
+                  "stderr": encode_output(b"".join(self.err)) if self.err else None, "pid": self.pid,
                   "text": False, "steps": self.steps}
         if self.written is not None:
-            result["stdin"] = _encode_output(b"".join(self.written))
+            result["stdin"] = encode_output(b"".join(self.written))
         try:
             store_result(self.handle, result, final=not self.open)
         except Exception as exc:  # the host program comes first

@@ -33,11 +33,11 @@ from .._patching import Patch
 from .._session import Serve, active
 from ._calls import call_request, decode_bytes, encode_bytes, encode_value, recorded_result, redactor_of, run
 
-__all__ = ["PATCHES", "store_result"]
+__all__ = ["PATCHES", "PIPE", "changed_env", "decode_output", "encode_output", "learn_env", "store_result"]
 
 log = logging.getLogger("autorr")
 
-_PIPE = -1
+PIPE = -1
 _STDOUT = -2
 _STDLIB = tuple({os.path.realpath(sysconfig.get_paths()[k]) + os.sep for k in ("stdlib", "platstdlib")})
 _SKIP = (os.path.realpath(os.path.dirname(__file__)).rsplit(os.sep, 1)[0] + os.sep,
@@ -76,7 +76,7 @@ def _text_mode(params: dict[str, Any]) -> bool:
                 or params.get("errors"))
 
 
-def _encode_output(data: Any) -> Any:
+def encode_output(data: Any) -> Any:
     # Bytes as text too (see `encode_bytes`): the writer scrubs secrets in text only.
     if data is None:
         return None
@@ -85,7 +85,7 @@ def _encode_output(data: Any) -> Any:
     return encode_bytes(bytes(data))
 
 
-def _decode_output(data: Any, text: bool, params: dict[str, Any]) -> Any:
+def decode_output(data: Any, text: bool, params: dict[str, Any]) -> Any:
     if data is None:
         return None
     value = data["text"] if "text" in data else decode_bytes(data)
@@ -167,14 +167,14 @@ class _State:
         out, err = communicated or (joiner.join(self.out) if self.out else None,
                                     joiner.join(self.err) if self.err else None)
         returncode = None if popen is None else popen.returncode
-        result = {"returncode": returncode, "stdout": _encode_output(out), "stderr": _encode_output(err),
+        result = {"returncode": returncode, "stdout": encode_output(out), "stderr": encode_output(err),
                   "pid": self.pid, "text": self.text}
         if self.timeouts:
             result["timeouts"] = self.timeouts
         if self.stdin is not None:
-            result["stdin"] = _encode_output(b"".join(self.stdin))
+            result["stdin"] = encode_output(b"".join(self.stdin))
         for name, output in self.files.items():
-            result[f"{name}_file"] = _encode_output(output.written(final))
+            result[f"{name}_file"] = encode_output(output.written(final))
         # Not final: the caller read the pipes to the end but has not waited (yet). The
         # event is kept ready, so a recording stopped before that wait still replays it.
         store_result(handle, result, final)
@@ -256,14 +256,14 @@ def _dumps(value: Any) -> bytes:
     return orjson.dumps(value)
 
 
-def _changed_env(env: Any) -> list[str]:
+def changed_env(env: Any) -> list[str]:
     if env is None:
         return []
     keys = set(os.environ) | set(env)
     return sorted(k for k in keys if os.environ.get(k) != env.get(k))
 
 
-def _learn_env(handle: Any, env: Any) -> None:
+def learn_env(handle: Any, env: Any) -> None:
     """Credentials handed to the child only (``env=dict(os.environ, DB_PASSWORD=...)``) are
     no secret the recording knows from its own environment: learn them, or the child
     echoing one would store it."""
@@ -299,8 +299,8 @@ def _init(module: Any):
             return None
         handle = state.handle = decision.handle
         handle.meta.update(cwd=os.fspath(params["cwd"]) if params.get("cwd") else None,
-                           env_changed=_changed_env(params.get("env")))
-        _learn_env(handle, params.get("env"))
+                           env_changed=changed_env(params.get("env")))
+        learn_env(handle, params.get("env"))
         for name in ("stdout", "stderr"):
             fd = _regular_fd(params.get(name))
             if fd is not None:
@@ -343,19 +343,19 @@ def _become_replayed(popen: Any, state: _State, event: Any) -> None:
         data = result.get(f"{name}_file")
         fd = _regular_fd(params.get(name)) if data else None
         if fd is not None:  # what the process wrote into the caller's file, written again
-            os.write(fd, _decode_output(data, False, params))
+            os.write(fd, decode_output(data, False, params))
     state.event, state.result = event, result
-    out = _decode_output(result.get("stdout"), text, params)
-    err = _decode_output(result.get("stderr"), text, params)
+    out = decode_output(result.get("stdout"), text, params)
+    err = decode_output(result.get("stderr"), text, params)
     state.out, state.err = [out], [err]
 
     def pipe(data: Any) -> Any:
         return io.StringIO(data or "") if text else io.BytesIO(data or b"")
 
     popen.args = params["args"]
-    popen.stdin = pipe(None) if params.get("stdin") == _PIPE else None
-    popen.stdout = pipe(out) if params.get("stdout") == _PIPE else None
-    popen.stderr = pipe(err) if params.get("stderr") == _PIPE else None
+    popen.stdin = pipe(None) if params.get("stdin") == PIPE else None
+    popen.stdout = pipe(out) if params.get("stdout") == PIPE else None
+    popen.stderr = pipe(err) if params.get("stderr") == PIPE else None
     popen.pid = result.get("pid") or 0
     popen.returncode = None
     popen.text_mode = text
@@ -382,13 +382,13 @@ def _replay_timeout(popen: Any, state: _State) -> None:
         timeout = recorded[len(state.timeouts)]
         state.timeouts.append(timeout)
         raise subprocess.TimeoutExpired(popen.args, timeout["timeout"],
-                                        output=_decode_output(timeout["stdout"], False, state.params),
-                                        stderr=_decode_output(timeout["stderr"], False, state.params))
+                                        output=decode_output(timeout["stdout"], False, state.params),
+                                        stderr=decode_output(timeout["stderr"], False, state.params))
 
 
 def _note_timeout(state: _State, exc: subprocess.TimeoutExpired) -> None:
-    state.timeouts.append({"timeout": exc.timeout, "stdout": _encode_output(exc.stdout),
-                           "stderr": _encode_output(exc.stderr)})
+    state.timeouts.append({"timeout": exc.timeout, "stdout": encode_output(exc.stdout),
+                           "stderr": encode_output(exc.stderr)})
 
 
 def _communicate(module: Any):
@@ -400,8 +400,8 @@ def _communicate(module: Any):
             _replay_timeout(instance, state)
             _replayed_returncode(instance, state)
             params = state.params
-            out = state.out[0] if params.get("stdout") == _PIPE else None
-            err = state.err[0] if params.get("stderr") == _PIPE else None
+            out = state.out[0] if params.get("stdout") == PIPE else None
+            err = state.err[0] if params.get("stderr") == PIPE else None
             for pipe in (instance.stdout, instance.stderr):
                 if pipe is not None:
                     pipe.close()

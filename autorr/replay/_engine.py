@@ -259,7 +259,7 @@ class Player(_session.Scoped):
         if any(key in index for _, index in self._chain):
             return None  # recorded, and used up: a miss of its own
         if self._redacted is None:
-            self._redacted = RedactedIndex(self._chain, self._recording_redactor(), self._fingerprint_version)
+            self._redacted = RedactedIndex(self._chain, self.recording_redactor(), self._fingerprint_version)
         fingerprint = self._redacted.find(kind._value_, request)
         if fingerprint is None or fingerprint == key[1]:
             return None
@@ -270,7 +270,7 @@ class Player(_session.Scoped):
             self._next[matched] = occurrence + 1
         return self._serve(matched, occurrence, category, segment)
 
-    def _recording_redactor(self) -> Any:
+    def recording_redactor(self) -> Any:
         """The redaction the recording was made with (its stored config), else this run's."""
         if self._redactor is None:
             from .._redact import Redactor
@@ -417,7 +417,7 @@ class Player(_session.Scoped):
 
     def _explain(self, kind: Kind, fingerprint: str, request: CallRequest,
                  occurrence: int) -> tuple[dict[str, Any], tuple[Any, int] | None]:
-        live = redacted_view(_live_view(request), self._recording_redactor())
+        live = redacted_view(_live_view(request), self.recording_redactor())
         details: dict[str, Any] = {
             "type": "no_match", "kind": kind.value, "call": request.summary, "actual": request.summary,
             "fingerprint": fingerprint, "occurrence": occurrence, "expected": None, "diff": [],
