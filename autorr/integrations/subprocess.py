@@ -45,11 +45,16 @@ _SKIP = (os.path.realpath(os.path.dirname(__file__)).rsplit(os.sep, 1)[0] + os.s
 _SIGNATURE: inspect.Signature | None = None
 
 
+# `os.popen` is the caller's API, not the stdlib's own use: its caller decides. Python
+# 3.11+ runs `os` frozen ("<frozen os>"); 3.10 from os.py under the stdlib.
+_OS_FILES = ("<frozen os>", os.__file__, os.path.realpath(os.__file__))
+
+
 def _stdlib_caller() -> bool:
     frame = sys._getframe(2)
     while frame is not None:
         name = frame.f_code.co_filename
-        if not (name.endswith(("subprocess.py", "contextlib.py")) or name.startswith(_SKIP)):
+        if not (name.endswith(("subprocess.py", "contextlib.py")) or name.startswith(_SKIP) or name in _OS_FILES):
             real = os.path.realpath(name)
             return real.startswith(_STDLIB) and "-packages" not in real
         frame = frame.f_back
