@@ -6,7 +6,8 @@ process's API keys (``*_API_KEY``, ``*_TOKEN``, ... environment variables, also 
 handed to a subprocess), of every credential header and credential query parameter
 seen are scrubbed from every stored byte. ``moderate`` adds well-known key formats
 (detect-secrets style patterns), passwords in URLs and values under credential names
-(``"api_key": ...``, ``password=...``), and learns those values too, so an echo of
+(``"api_key": ...``, ``password=...``, ``{'api_key': ...}``, ``--token ...`` on a command
+line, ``curl -u user:...``), and learns those values too, so an echo of
 them elsewhere is masked; ``strict`` adds e-mail addresses and card-like numbers. Matching is unaffected: fingerprints are taken before redaction and never
 include headers or credential query parameters.
 """
@@ -50,11 +51,30 @@ _PATTERNS = (
     (rb"AIza[0-9A-Za-z_\-]{35}", (b"aiza",), 0),  # Google
     (rb"hf_[A-Za-z0-9]{30,}", (b"hf_",), 0),  # Hugging Face
     (rb"(?i:bearer)\s+[A-Za-z0-9._~+/=\-]{16,}", (b"bearer",), 0),
-    (rb"eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}", (b"eyj",), 0),  # JWT
+    # JWT; its signature (or more) may be cut off by a truncated text (a repr kept to 500
+    # characters): what is left of it goes too.
+    (rb"eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]*(?:\.[A-Za-z0-9_\-]*)?", (b"eyj",), 0),
     (rb"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----", (b"-----begin",), 0),
     # scheme://user:password@host (a database URL in a config, a proxy URL): the password
     # alone. Anchored on its "@": every stored request holds a "://" (its URL), few an "@".
     (rb"://[^\s/?#@:\"'<>\\]{1,256}:([^\s/?#@\"'<>\\]{1,256})@", (b"@",), 1),
+    # A command line's credential flag and its value: "--token VALUE", "--api-key=VALUE",
+    # "--aws-secret-access-key VALUE" in a shell string, '"--token","VALUE"' in a stored
+    # argv (a JSON list, maybe inside a JSON string: a child echoing its argv). The flag
+    # names its value's kind ("--max-tokens 4096": no "token" right before the value, and a
+    # bare number is no secret). After a space the value needs a digit: prose that explains
+    # a flag ("pass --token with the request") is no command line.
+    (rb"--(?:[a-z0-9]+-)*(?:token|api-?key|apikey|access-key|secret-key|private-key|secret|password|passwd)"
+     rb"(?:\\?\"\s*,\s*\\?\"|\s*=\s*['\"]?|\s+['\"]?(?=[^\s\"'\\]*[0-9]))(?![0-9]+\b)([^\s\"'\\]{4,})",
+     (b"-token", b"-key", b"-apikey", b"-secret", b"-password", b"-passwd"), 1),
+    # curl's "-u user:password" / "--user user:password": the password alone.
+    (rb"(?<![\w-])(?:-u|--user)(?:\s*=\s*|\s+|\\?\"\s*,\s*\\?\")['\"]?[^\s:\"'\\]+:([^\s\"'\\]{4,})",
+     (b"-u ", b'-u"', b"-u\\", b"--user"), 1),
+    # Values under credential names in a Python repr ({'api_key': '...'}: a dict in an
+    # exception's message, a tool result kept as its repr); JSON's form is `_NAMED`'s.
+    (rb"'[A-Za-z0-9_-]*(?i:api[_-]?key|password|passwd|secret|private[_-]?key|credential"
+     rb"|(?:access|refresh|auth|id|session|bearer)[_-]?token)'\s*:\s*'([^'\\]{4,})'",
+     (b"key'", b"password'", b"passwd'", b"secret'", b"credential'", b"token'"), 1),
 )
 # Values under credential-like names, in JSON ("api_key": "...") and in KEY=value text.
 # Narrow on purpose: response bodies are scrubbed too, and a logprobs "token" or a
@@ -122,6 +142,10 @@ def _mask_named(match: re.Match[bytes], caught: list[bytes] | None = None) -> by
         if caught is not None:
             caught.append(match.group(2))
         return match.group(1) + _MASK_B + match.group(3)
+    if match.group(6).startswith(_MASK_B):
+        # Masked already ("KEY=[REDACTED]" and what follows it with no space: a pickle's next
+        # opcode). Scrubbing stays idempotent: a pickle checked again keeps its lengths.
+        return match.group(0)
     if caught is not None:
         caught.append(match.group(6))
     return match.group(4) + match.group(5) + _MASK_B
@@ -134,6 +158,8 @@ def _mask_group(group: int, caught: list[bytes] | None = None) -> Any:
         return _MASK_B
 
     def mask(match: re.Match[bytes]) -> bytes:
+        if match.group(group).startswith(_MASK_B):  # masked already (see `_mask_named`)
+            return match.group(0)
         if caught is not None:
             caught.append(match.group(group))
         whole, start = match.group(0), match.start()

@@ -116,7 +116,8 @@ def test_anchored_scrub_equals_running_every_pattern_everywhere():
         b"MY_TOKEN = abcdefgh", b"x_Key\t=\tvalue1234", b'"input_tokens": 3, "charset=utf-8"', b";DB_PASSWD=",
         b"-----BEGIN EC PRIVATE KEY-----\nabc\n-----END EC PRIVATE KEY-----", b"lorem ipsum", b'{"a": 1}',
         b"postgres://app:pw_123456@db/x", b"http://host:8080/a@b", b"password=Tr0ub4dor3", b"?secret=abc12345&q=1",
-        b"\\npassword = hunter22x", b"://", b"@",
+        b"\\npassword = hunter22x", b"://", b"@", b"--token abcd1234", b'"--api-key","k3y-12345"', b"--",
+        b"-u admin:pw12345", b"{'api_key': 'v4lue-12'}", b"'", b"eyJhbGciOiJI.eyJz",
     ]
     for level in (RedactionLevel.MINIMAL, RedactionLevel.MODERATE, RedactionLevel.STRICT):
         r = Redactor(level, environ={"SERVICE_TOKEN": "known-secret-value-1"})
@@ -227,3 +228,59 @@ def test_named_values_in_json_inside_a_json_string_are_masked():
     assert r.scrub(body) == body.replace(b"abcd1234efgh", MASK.encode())
     assert r.scrub(b'{"api_key": "abcd1234efgh"}') == b'{"api_key": "[REDACTED]"}'
     assert r.scrub(b"later: abcd1234efgh") == b"later: [REDACTED]"  # learned
+
+
+def test_credential_flags_on_a_command_line_are_masked_and_learned():
+    """`os.system("aws configure --aws-secret-access-key ...")`, a shell=True string, a child's
+    output echoing its argv: the flag names what follows it."""
+    r = Redactor(environ={})
+    secret = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYz8Kq2Lm0Pq"
+    assert r.scrub(f"aws configure --aws-secret-access-key {secret} --region eu".encode()) == \
+        f"aws configure --aws-secret-access-key {MASK} --region eu".encode()
+    assert r.scrub(b"gh --token=opaque0123456789abcdef x") == f"gh --token={MASK} x".encode()
+    assert r.scrub(b"tool --api-key 'qq11ww22ee33'") == f"tool --api-key '{MASK}'".encode()
+    # an argv as JSON, also inside a JSON string (a child that prints its argv)
+    assert r.scrub(b'["srv", "--password", "pw-9876abcd"]') == f'["srv", "--password", "{MASK}"]'.encode()
+    assert r.scrub(b'{"out": "[\\"--secret\\", \\"s3cr3t-xyz1\\"]"}') == \
+        f'{{"out": "[\\"--secret\\", \\"{MASK}\\"]"}}'.encode()
+    assert r.scrub(secret.encode() + b" again") == f"{MASK} again".encode()  # learned
+    # what is no credential stays
+    for text in (b"--max-tokens 4096 --token-limit 10", b"--max-token 77", b"--password-file /etc/pw",
+                 b"--key-file k.pem", b"a -- b", b"pip install -U pkg", b"use --token with care",
+                 b'add_argument("--api-key", default=None)'):
+        assert r.scrub(text) == text, text
+
+
+def test_curl_user_and_password_lose_the_password():
+    r = Redactor(environ={})
+    assert r.scrub(b"curl -u admin:Upp7JS6fk5cg5ar7 https://x") == f"curl -u admin:{MASK} https://x".encode()
+    assert r.scrub(b'["curl", "--user", "admin:Upp7JS6fk5"]') == f'["curl", "--user", "admin:{MASK}"]'.encode()
+    assert r.scrub(b"later Upp7JS6fk5cg5ar7") == f"later {MASK}".encode()
+
+
+def test_values_under_credential_names_in_a_python_repr_are_masked():
+    """`raise ValueError(f"bad config {cfg}")`, a tool result kept as its repr: a dict's str()."""
+    r = Redactor(environ={})
+    text = b"ValueError: bad config {'api_key': 'gs-t24VhodWT2BOZ66', 'Password': 'pw-1234abcd', 'user': 'bob'}"
+    assert r.scrub(text) == f"ValueError: bad config {{'api_key': '{MASK}', 'Password': '{MASK}', 'user': 'bob'}}".encode()
+    assert r.scrub(b"gs-t24VhodWT2BOZ66 bare") == f"{MASK} bare".encode()  # learned
+    assert r.scrub(b"{'max_tokens': 100, 'token': 'abc'}") == b"{'max_tokens': 100, 'token': 'abc'}"
+
+
+def test_a_jwt_cut_short_is_masked_too():
+    r = Redactor(environ={})
+    jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c"
+    for cut in (len(jwt), len(jwt) - 40, 30, 25):  # a repr kept to its first 500 characters
+        assert r.scrub(f"['{jwt[:cut]}".encode()) == f"['{MASK}".encode(), cut
+
+
+def test_scrubbing_a_scrubbed_text_changes_nothing():
+    """A pickle is checked by scrubbing it again (`_calls._pickle`) and the writer scrubs it
+    once more: a mask followed by a pickle opcode must not grow into a longer mask (the
+    length in front of the string would no longer be true)."""
+    r = Redactor(environ={})
+    for text in (b"\x8c'export AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG\x94C\x10token",
+                 b"\x8c\x1frun --token opaque0123456789abc\x94\x8c\x01x",
+                 b"\x8c\x1e{'password': 'pw-1234abcd'}\x94", b"x://u:p4ssw0rd-1@h\x94y"):
+        once = r.scrub(text)
+        assert once != text and r.scrub(once) == once, text

@@ -81,3 +81,44 @@ def test_a_key_streamed_in_pieces_is_not_recorded_and_replays_masked(echo_server
     srv.server_close()
     with autorr.replaying(recordings / "r.db"):
         assert agent() == f"Your key: {MASK}."
+
+
+def _dialog(steps):
+    """An asyncio subprocess's stored result (see integrations/asyncio_subprocess.py)."""
+    return json.dumps({"value": {"json": {"returncode": 0, "steps": steps, "text": False}}},
+                      separators=(",", ":")).encode()
+
+
+def _step_texts(body: bytes, kind: str) -> list[str]:
+    steps = json.loads(body)["value"]["json"]["steps"]
+    return [s[kind]["utf8"] for s in steps if kind in s]
+
+
+def test_a_secret_a_process_wrote_in_two_pieces_is_masked_in_its_steps():
+    """An MCP server that prints a key in two writes, a caller that writes one to stdin in
+    two: each piece alone is no secret, the channel's joined text is."""
+    r = Redactor(environ={})
+    line = '{"k": "' + KEY + '"}\n'
+    steps = [{"in": {"utf8": line[:10]}, "t": 1}, {"in": {"utf8": line[10:]}, "t": 2},
+             {"out": {"utf8": "key=" + KEY[:7]}, "t": 3}, {"err": {"utf8": "log"}, "t": 4},
+             {"out": {"utf8": KEY[7:] + "\n"}, "t": 5}, {"close": None, "t": 6}, {"exit": 0, "t": 7}]
+    body = _dialog(steps)
+    out, chunks = scrub_deltas(r, r.scrub(body), None)
+    assert chunks is None
+    assert KEY[7:].encode() not in out and KEY[4:14].encode() not in out
+    assert _step_texts(out, "in") == ['{"k": "' + MASK, '"}\n']  # replay compares the run joined
+    assert _step_texts(out, "out") == ["key=" + MASK, "\n"]
+    assert _step_texts(out, "err") == ["log"]
+    assert json.loads(out)["value"]["json"]["steps"][-2:] == steps[-2:]
+
+
+def test_stdin_writes_apart_are_not_joined_and_a_clean_dialog_stays_as_it_is():
+    r = Redactor(environ={})
+    # Two runs of writes (output between them): replay compares each run on its own.
+    steps = [{"in": {"utf8": "a " + KEY[:8]}, "t": 1}, {"out": {"utf8": "ok"}, "t": 2},
+             {"in": {"utf8": KEY[8:] + "\n"}, "t": 3}, {"close": None, "t": 4},
+             {"in": {"utf8": "x"}, "t": 5}]
+    body = _dialog(steps)
+    assert scrub_deltas(r, body, None) == (body, None)
+    clean = _dialog([{"out": {"utf8": "hello "}, "t": 1}, {"out": {"utf8": "world\n"}, "t": 2}])
+    assert scrub_deltas(r, clean, None) == (clean, None)

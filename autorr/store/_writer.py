@@ -436,7 +436,7 @@ class Writer:
             self.chunks_written += len(chunks or ())
         return (
             event.seq, event.kind, event.fingerprint, event.occurrence, event.started_at, event.duration_us,
-            event.status, event.summary, request_text, response_text, body_ref,
+            event.status, self.redactor.scrub_text(event.summary), request_text, response_text, body_ref,
             None if chunks is None else orjson.dumps(chunks).decode(), error_text, meta_text,
             scrubbed_labels(self.redactor, event.labels, self._chains) if event.labels else None,
             event.pid, event.exact,
@@ -484,8 +484,14 @@ class Writer:
     def _request_dict(self, req: CallRequest, sink: BlobSink, grown: Growth | None = None) -> dict[str, Any]:
         # Before the body and the response: the credentials it learns are masked in those too.
         url, query = self.redactor.url(req.url, req.query, SECRET_QUERY_PARAMS)
+        # A subprocess's path (so its url and summary) is its command line, and argv splits `--token X`.
+        if req.host == "":
+            url = self.redactor.scrub_text(url)
+            if req.json is not None:
+                self.redactor.scrub(orjson.dumps(req.json))  # learns a flag's value before argv is split up
         out: dict[str, Any] = {
-            "method": req.method, "url": url, "host": req.host, "path": req.path, "query": query,
+            "method": req.method, "url": url, "host": req.host, "path": self.redactor.scrub_text(req.path),
+            "query": query,
             "headers": headers_ref(req.headers, sink, self.redactor.headers), "content_type": req.content_type,
         }
         if req.json is not None:

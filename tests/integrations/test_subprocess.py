@@ -188,3 +188,24 @@ def test_os_system_is_replayed_without_running(recordings, tmp_path):
         with pytest.raises(autorr.StrictReplayMismatch, match="os.system|rm -rf"):
             os.system("rm -rf nothing-here")
     assert marker.read_text() == "ran\n"
+
+
+def test_a_command_lines_credentials_are_masked_in_its_summary_path_and_argv(recordings):
+    """A shell command is the call's path and summary, and argv splits `--token` from its
+    value: none of them may keep a credential in clear."""
+    import os
+    import sqlite3
+
+    def agent():
+        os.system("true -H 'Authorization: Bearer abcdefghijklmnop0123456789' 'http://h/x?password=Hunter2pw99'")
+        return subprocess.run(["echo", "--token", "zps6jme6k2x0587qx05"], capture_output=True, text=True).stdout
+
+    with autorr.recording(recordings / "sp.db"):
+        live = agent()
+    stored = _decoded(recordings / "sp.db")
+    summaries = repr(sqlite3.connect(recordings / "sp.db").execute("SELECT summary FROM events").fetchall())
+    for secret in ("abcdefghijklmnop0123456789", "Hunter2pw99", "zps6jme6k2x0587qx05"):
+        assert secret not in stored and secret not in summaries
+        assert secret.encode() not in (recordings / "sp.db").read_bytes()
+    with autorr.replaying(recordings / "sp.db"):
+        assert agent() == live.replace("zps6jme6k2x0587qx05", "[REDACTED]")
