@@ -92,10 +92,7 @@ class Writer:
         self.redactor = redactor
         self.compression = compression
         self.on_error = on_error
-        self.events_written = 0
-        self.chunks_written = 0
-        self.raw_bytes = 0
-        self.stored_bytes = 0
+        self.events_written = self.chunks_written = self.raw_bytes = self.stored_bytes = 0
         self.failed: BaseException | None = None  # the last error that lost a batch
         self.lost_events = 0  # calls that could not be written (see _lost)
         self.models: set[str] = set()  # requested model ids, for the recording's provenance
@@ -199,8 +196,7 @@ class Writer:
                 time.sleep(0.001)
 
     @property
-    def queued(self) -> int:
-        """Items waiting for the writer thread."""
+    def queued(self) -> int:  # items waiting for the writer thread
         return len(self._pending)
 
     @property
@@ -436,6 +432,7 @@ class Writer:
             self.chunks_written += len(chunks or ())
         return (
             event.seq, event.kind, event.fingerprint, event.occurrence, event.started_at, event.duration_us,
+            # The summary holds the path: a command line, a bot token in a URL.
             event.status, self.redactor.scrub_text(event.summary), request_text, response_text, body_ref,
             None if chunks is None else orjson.dumps(chunks).decode(), error_text, meta_text,
             scrubbed_labels(self.redactor, event.labels, self._chains) if event.labels else None,
@@ -484,14 +481,10 @@ class Writer:
     def _request_dict(self, req: CallRequest, sink: BlobSink, grown: Growth | None = None) -> dict[str, Any]:
         # Before the body and the response: the credentials it learns are masked in those too.
         url, query = self.redactor.url(req.url, req.query, SECRET_QUERY_PARAMS)
-        # A subprocess's path (so its url and summary) is its command line, and argv splits `--token X`.
-        if req.host == "":
-            url = self.redactor.scrub_text(url)
-            if req.json is not None:
-                self.redactor.scrub(orjson.dumps(req.json))  # learns a flag's value before argv is split up
-        out: dict[str, Any] = {
-            "method": req.method, "url": url, "host": req.host, "path": self.redactor.scrub_text(req.path),
-            "query": query,
+        if req.host == "" and req.json is not None:  # argv splits `--token X`: learn X first
+            self.redactor.scrub(orjson.dumps(req.json))
+        out: dict[str, Any] = {  # scrubbed as one JSON text with the row's other columns
+            "method": req.method, "url": url, "host": req.host, "path": req.path, "query": query,
             "headers": headers_ref(req.headers, sink, self.redactor.headers), "content_type": req.content_type,
         }
         if req.json is not None:

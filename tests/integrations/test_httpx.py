@@ -520,3 +520,22 @@ def test_a_call_still_waiting_when_the_recording_stopped_replays_without_failing
     server.close()
     with autorr.replaying(recordings / "inflight.db"), lib.Client() as client:
         assert client.get(url).status_code == 200
+
+
+def test_a_key_in_the_url_path_is_masked_in_the_stored_url_path_and_summary(echo_server, recordings):
+    """Some APIs put the credential in the path (a bot token): it is no less a secret there."""
+    import sqlite3
+
+    import httpx2
+
+    key = "sk-proj-A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8S9t0"
+    url = echo_server[0] + f"/bot/{key}/send"
+    with autorr.recording(recordings / "p.db"), httpx2.Client() as client:
+        live = client.get(url).json()
+    conn = sqlite3.connect(recordings / "p.db")
+    stored = repr(conn.execute("SELECT summary, request FROM events").fetchall())
+    assert "[REDACTED]" in stored and key not in stored
+    assert repr([(e.inputs, e.metadata) for e in autorr.get_recorded_events(recordings / "p.db")]).count(key) == 0
+    _stop(echo_server[1])
+    with autorr.replaying(recordings / "p.db"), httpx2.Client() as client:
+        assert client.get(url).json() == dict(live, path="/bot/[REDACTED]/send")  # the echo held it too
