@@ -73,9 +73,22 @@ def encode_value(value: Any, scrub: Callable[[bytes], bytes] | None = None) -> d
         data = _pickle(value, scrub)
     except Exception:
         data = None
+    shown = _shown(value, scrub)
     if data is None:
-        return {"repr": repr(value)[:500], "unpicklable": True}
-    return {"pickle": encode_bytes(data), "repr": repr(value)[:500]}
+        return {"repr": shown, "unpicklable": True}
+    return {"pickle": encode_bytes(data), "repr": shown}
+
+
+def _shown(value: Any, scrub: Callable[[bytes], bytes] | None, limit: int = 500) -> str:
+    """The value's repr as stored: scrubbed before it is cut, or a key cut in two at the
+    limit would escape its pattern."""
+    try:
+        text = repr(value)
+    except Exception as exc:  # a __repr__ that fails: say so rather than lose the call
+        return f"<unrepresentable {type(value).__qualname__}: {exc}>"
+    if scrub is not None and len(text) > limit:
+        text = scrub(text.encode("utf-8", "replace")).decode("utf-8", "replace")
+    return text[:limit]
 
 
 def decode_value(data: dict[str, Any]) -> Any:

@@ -281,3 +281,25 @@ def test_a_generator_tool_gets_what_the_caller_sends_and_throws_while_recording(
 
     with autorr.recording(recordings / "a.db"):
         assert asyncio.run(adrive()) == [None, "a", "b"]
+
+
+def test_a_long_repr_is_scrubbed_before_it_is_cut(recordings):
+    """A value kept as its repr is cut to 500 characters: a key across the cut must not
+    leave a piece the patterns no longer recognise."""
+    key = "sk-proj-A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8S9t0"
+
+    class Handle:
+        def __repr__(self):
+            return "Handle(" + "x" * 480 + key + ")"
+
+        def __reduce__(self):
+            raise TypeError("not picklable")
+
+    @autorr.tool
+    def connect():
+        return Handle()
+
+    with autorr.recording(recordings / "r.db"):
+        connect()
+    stored = repr([(e.inputs, e.outputs) for e in autorr.get_recorded_events(recordings / "r.db")])
+    assert key[:12] not in stored and "[REDACTED]" in stored
