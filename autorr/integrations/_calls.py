@@ -219,7 +219,7 @@ def record_result(handle: Any, value: Any) -> None:
 def record_error(handle: Any, exc: BaseException) -> None:
     handle.set_response({"status": 1})
     raised = encode_value(exc, scrubber(handle))
-    handle.chunk(orjson.dumps({"raised": raised, "type": type(exc).__qualname__, "message": str(exc)}))
+    handle.chunk(orjson.dumps({"raised": raised, **_described(exc)}))
     handle.finish(Status.OK)
 
 
@@ -228,7 +228,7 @@ def record_items(handle: Any, items: list, exc: BaseException | None = None) -> 
     handle.set_response({"status": 0 if exc is None else 1})
     data: dict[str, Any] = {"items": encode_value(items, scrubber(handle))}
     if exc is not None:
-        data.update(raised=encode_value(exc, scrubber(handle)), type=type(exc).__qualname__, message=str(exc))
+        data.update(raised=encode_value(exc, scrubber(handle)), **_described(exc))
     handle.chunk(orjson.dumps(data))
     handle.finish(Status.OK)
 
@@ -244,14 +244,27 @@ def recorded_items(event: Any) -> tuple[list, BaseException | None]:
     return decode_value(data["items"]), None
 
 
+def _described(exc: BaseException) -> dict[str, str]:
+    cls = type(exc)
+    return {"type": cls.__qualname__, "class": f"{cls.__module__}.{cls.__qualname__}", "message": str(exc)}
+
+
+def _from_description(data: dict[str, Any]) -> BaseException:
+    from ._http import exception_class, rebuild_exception
+
+    if data.get("class") and exception_class({"type": data["class"]}) is not None:
+        return rebuild_exception({"type": data["class"], "message": data.get("message", "")})
+    return RuntimeError(f"{data.get('type')}: {data.get('message')} (recorded)")
+
+
 def recorded_result(event: Any) -> Any:
     """The recorded return value, or raise the recorded exception (``event``: an event or its decoded body)."""
     data = event if isinstance(event, dict) else orjson.loads(event.body or b"{}")
     if "raised" in data:
         try:
             exc = decode_value(data["raised"])
-        except Exception:
-            exc = RuntimeError(f"{data.get('type')}: {data.get('message')} (recorded)")
+        except Exception:  # not kept whole (a pickle a later-learned secret broke): its class and text
+            exc = _from_description(data)
         raise exc
     return decode_value(data.get("value", {"json": None}))
 

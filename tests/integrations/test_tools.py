@@ -303,3 +303,16 @@ def test_a_long_repr_is_scrubbed_before_it_is_cut(recordings):
         connect()
     stored = repr([(e.inputs, e.outputs) for e in autorr.get_recorded_events(recordings / "r.db")])
     assert key[:12] not in stored and "[REDACTED]" in stored
+
+
+def test_an_exception_whose_pickle_was_broken_by_redaction_is_raised_as_its_class():
+    """The writer masks a secret it learned after the exception was pickled (the pickle's
+    lengths no longer fit): replay still raises the recorded class, with its masked text."""
+    from autorr.integrations._calls import recorded_result
+
+    data = {"raised": {"pickle": {"latin1": "\x80\x04broken"}, "repr": "ValueError('bad key [REDACTED]')"},
+            "type": "ValueError", "class": "builtins.ValueError", "message": "bad key [REDACTED]"}
+    with pytest.raises(ValueError, match=r"bad key \[REDACTED\]"):
+        recorded_result(data)
+    with pytest.raises(RuntimeError, match="Gone: it went"):  # a class that cannot be imported
+        recorded_result(dict(data, type="Gone", **{"class": "nowhere.Gone"}, message="it went"))
