@@ -116,23 +116,24 @@ _COUNTS = (("input_tokens", ("prompt_tokens", "input_tokens", "promptTokenCount"
 def _usage(into: dict[str, Any], usage: Any) -> None:
     if not isinstance(usage, dict):
         return
+    # A server's own null, string or bool is no count (True is an int to isinstance).
+    counts = {name: value for name, value in usage.items() if type(value) is int}
     for target, names in _COUNTS:
         for name in names:
-            count = _count(usage.get(name))
-            if count is not None:
-                into[target] = count
-    candidates, thoughts = _count(usage.get("candidatesTokenCount")), _count(usage.get("thoughtsTokenCount"))
-    if candidates is not None and thoughts:  # Gemini bills its thinking as output, counted apart
-        into["output_tokens"] = candidates + thoughts
-    details = usage.get("prompt_tokens_details") or usage.get("input_tokens_details") or {}
+            if name in counts:
+                into[target] = counts[name]
+    thoughts = counts.get("thoughtsTokenCount")
+    if thoughts and "candidatesTokenCount" in counts:  # Gemini bills its thinking as output, counted apart
+        into["output_tokens"] = counts["candidatesTokenCount"] + thoughts
+    details = usage.get("prompt_tokens_details") or usage.get("input_tokens_details")
     cached = _count(details.get("cached_tokens")) if isinstance(details, dict) else None
     for name in ("cachedContentTokenCount", "prompt_cache_hit_tokens", "cache_read_input_tokens"):
-        cached = cached if cached is not None else _count(usage.get(name))
+        cached = cached if cached is not None else counts.get(name)
     if cached is not None:
         into["cached_tokens"] = cached
     # Anthropic counts cache reads and writes apart from input_tokens, not inside them
     # (a proxy that reports them next to OpenAI's prompt_tokens counts them inside).
-    read, written = _count(usage.get("cache_read_input_tokens")), _count(usage.get("cache_creation_input_tokens"))
+    read, written = counts.get("cache_read_input_tokens"), counts.get("cache_creation_input_tokens")
     if (read is not None or written is not None) and "prompt_tokens" not in usage:
         into["cached_tokens"] = read or 0
         into["cache_creation_tokens"] = written or 0
@@ -142,10 +143,15 @@ def _name(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+_TOOL_KEYS = frozenset(("choices", "content", "content_block", "output"))
+
+
 def _tool_names(payload: dict[str, Any]) -> list[str]:
     # Every level is checked for its type: a server's odd shape loses its tool names,
     # not the rest of the call's metadata.
-    names = []
+    names: list[str] = []
+    if _TOOL_KEYS.isdisjoint(payload):  # most events (usage, deltas of text) hold none
+        return names
     choices = payload.get("choices")
     for choice in choices if isinstance(choices, list) else ():
         message = (choice.get("message") or choice.get("delta")) if isinstance(choice, dict) else None

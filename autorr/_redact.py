@@ -335,6 +335,12 @@ class Redactor:
             self._env_size = len(env)
             self.learn_environ(env)
 
+    @property
+    def learned(self) -> int:
+        """How many values it has learned: a text scrubbed since the count last moved is
+        still clean (the writer keeps the scrubbed summaries of an agent's few endpoints)."""
+        return len(self._known_list)
+
     def learn_environ(self, env: Mapping[str, str]) -> None:
         """Learn the values of an environment's credential variables (one handed to a subprocess)."""
         self.learn(v for k, v in list(env.items()) if _SECRET_ENV.search(k))

@@ -195,9 +195,7 @@ class Writer:
             while len(self._pending) >= self._max_queue and self._thread.is_alive():
                 time.sleep(0.001)
 
-    @property
-    def queued(self) -> int:  # items waiting for the writer thread
-        return len(self._pending)
+    queued = property(lambda self: len(self._pending), doc="Items waiting for the writer thread.")
 
     @property
     def queued_events(self) -> int:
@@ -432,12 +430,19 @@ class Writer:
             self.chunks_written += len(chunks or ())
         return (
             event.seq, event.kind, event.fingerprint, event.occurrence, event.started_at, event.duration_us,
-            # The summary holds the path: a command line, a bot token in a URL.
-            event.status, self.redactor.scrub_text(event.summary), request_text, response_text, body_ref,
+            event.status, self._summary(event.summary), request_text, response_text, body_ref,
             None if chunks is None else orjson.dumps(chunks).decode(), error_text, meta_text,
             scrubbed_labels(self.redactor, event.labels, self._chains) if event.labels else None,
             event.pid, event.exact,
         )
+
+    def _summary(self, summary: str) -> str:
+        # It holds the path (a command line, a URL path's token); scrubbed once per endpoint.
+        key = ("summary", summary, self.redactor.learned)
+        text = self._chains.get(key)
+        if text is None:
+            text = self._chains[key] = self.redactor.scrub_text(summary)
+        return text
 
     def _grow(self, request: CallRequest) -> Growth | None:
         """Parse a JSON body that extends an earlier one by its new part (see `_growth`)."""
