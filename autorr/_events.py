@@ -32,21 +32,22 @@ class CallRequest:
     ``json`` is parsed on first use: recording hands the request to the writer thread
     unparsed, and replay usually matches on the raw bytes (`exact_key`) without it.
     With ``source`` (a library's request object) and ``parts`` (how to read its URL,
-    query, headers and content type), those are read on first use too: recording reads
-    them on the writer thread, where they cost the agent nothing.
+    headers and content type), those are read on first use too: recording reads them on
+    the writer thread, where they cost the agent nothing. The query is given: it is part
+    of the exact key replay computes on the agent's thread.
     """
 
-    __slots__ = ("method", "host", "path", "_query", "body", "_url", "_headers", "_content_type", "_json",
+    __slots__ = ("method", "host", "path", "query", "body", "_url", "_headers", "_content_type", "_json",
                  "_source", "_parts")
 
-    def __init__(self, method: str, url: str | None, host: str, path: str, query: list[tuple[str, str]] | None,
+    def __init__(self, method: str, url: str | None, host: str, path: str, query: list[tuple[str, str]],
                  headers: list[tuple[str, str]] | list[tuple[bytes, bytes]] | None, body: bytes,
                  json: Any = _UNPARSED, content_type: str | None = "", source: Any = None,
                  parts: "RequestParts | None" = None) -> None:
         self.method = method
         self.host = host
         self.path = path
-        self._query = query
+        self.query = query
         self.body = body
         self._url = url
         self._headers = headers  # raw (bytes) pairs are decoded on first use, off the hot path
@@ -60,12 +61,6 @@ class CallRequest:
         if self._url is None:
             self._url = self._parts.url(self._source)  # type: ignore[union-attr]
         return self._url
-
-    @property
-    def query(self) -> list[tuple[str, str]]:
-        if self._query is None:
-            self._query = self._parts.query(self._source)  # type: ignore[union-attr]
-        return self._query
 
     @property
     def content_type(self) -> str:
@@ -140,8 +135,6 @@ class RequestParts(Protocol):
     """How a `CallRequest` reads the parts it defers from a library's request object."""
 
     def url(self, source: Any) -> str: ...
-
-    def query(self, source: Any) -> list[tuple[str, str]]: ...
 
     def headers(self, source: Any) -> list[tuple[str, str]] | list[tuple[bytes, bytes]]: ...
 

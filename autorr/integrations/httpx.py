@@ -24,16 +24,11 @@ _ERROR = Status.ERROR.value  # an enum's `.value` is a Python property call
 
 
 class _Parts:
-    """The parts of an httpx request that recording reads on the writer thread (replay
-    reads the query on the agent's: it is part of the key)."""
+    """The parts of an httpx request that recording reads on the writer thread."""
 
     @staticmethod
     def url(request: Any) -> str:
         return str(request.url)
-
-    @staticmethod
-    def query(request: Any) -> list[tuple[str, str]]:
-        return _endpoint(request.url)[2]
 
     @staticmethod
     def headers(request: Any) -> list[tuple[bytes, bytes]]:
@@ -171,7 +166,8 @@ def _followed(lib: Any, meta: dict[str, Any]) -> tuple[Any, list[Any]]:
 def _headers_fast(lib: Any) -> bool:
     # httpx (and httpx2) keep headers as (raw key, lower key, value) bytes triples in
     # `_list`; if a version does not, replay takes the public constructor.
-    return getattr(lib.Headers(), "_list", None) == [] and getattr(lib.Headers(), "_encoding", 0) is None
+    empty = lib.Headers()
+    return getattr(empty, "_list", None) == [] and getattr(empty, "_encoding", 0) is None
 
 
 def _headers(lib: Any, triples: list[tuple[bytes, bytes, bytes]]) -> Any:
