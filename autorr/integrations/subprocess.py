@@ -147,7 +147,7 @@ class _State:
     """What autorr keeps on a recorded or replayed Popen."""
 
     __slots__ = ("handle", "event", "params", "text", "out", "err", "result", "communicating", "timeouts",
-                 "open_pipes", "files", "pid", "stdin")
+                 "open_pipes", "files", "pid")
 
     def __init__(self, params: dict[str, Any]) -> None:
         self.params = params
@@ -162,7 +162,6 @@ class _State:
         self.open_pipes: list = []  # the teed pipes not read to the end yet
         self.files: dict[str, Any] = {}  # "stdout"/"stderr" -> _FileOutput, when sent to a file
         self.pid = 0
-        self.stdin: list | None = None  # what was written to a piped stdin, where it is seen (asyncio)
 
     def finish(self, popen: Any | None, communicated: tuple[Any, Any] | None = None, final: bool = True) -> None:
         handle = self.handle
@@ -176,8 +175,6 @@ class _State:
                   "pid": self.pid, "text": self.text}
         if self.timeouts:
             result["timeouts"] = self.timeouts
-        if self.stdin is not None:
-            result["stdin"] = encode_output(b"".join(self.stdin))
         for name, output in self.files.items():
             result[f"{name}_file"] = encode_output(output.written(final))
         # Not final: the caller read the pipes to the end but has not waited (yet). The
