@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["ERROR_ATTRIBUTES", "MAX_ARGS_BYTES", "error_record", "recorded_args"]
+__all__ = ["ERROR_ATTRIBUTES", "MAX_ARGS_BYTES", "error_record", "qualname", "recorded_args"]
 
 # Plain attributes an agent reads off an exception (`e.status` of aiohttp's
 # ClientResponseError, `e.errno`, `e.expected` of http.client's IncompleteRead): kept,
@@ -25,7 +25,8 @@ _BYTES = "latin1"  # the key of an argument that was bytes: {"latin1": text}
 _PLAIN = (str, int, bool, type(None))
 
 
-def _qualname(exc: BaseException) -> str:
+def qualname(exc: BaseException) -> str:
+    """The module-qualified class name replay rebuilds an exception by."""
     cls = type(exc)
     return f"{cls.__module__}.{cls.__qualname__}"
 
@@ -57,7 +58,7 @@ def _plain_args(args: Any) -> list[Any] | None:
 def error_record(error: BaseException) -> dict[str, Any]:
     """The stored form of ``error``: ``type``, ``message`` (its ``str()``), ``attrs`` and,
     when plain, ``args``. Built on the agent's thread, but only for a call that failed."""
-    record: dict[str, Any] = {"type": _qualname(error), "message": str(error)}
+    record: dict[str, Any] = {"type": qualname(error), "message": str(error)}
     attrs = {}
     for name in ERROR_ATTRIBUTES:
         try:

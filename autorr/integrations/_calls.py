@@ -21,6 +21,7 @@ from typing import Any, Awaitable, Callable, TypeVar
 import orjson
 
 from .._events import CallRequest, Kind, Status
+from .._exc_record import qualname
 from .._session import Serve, active
 from ..replay._fingerprint import canonical_json
 
@@ -245,8 +246,8 @@ def recorded_items(event: Any) -> tuple[list, BaseException | None]:
 
 
 def _described(exc: BaseException) -> dict[str, str]:
-    cls = type(exc)
-    return {"type": cls.__qualname__, "class": f"{cls.__module__}.{cls.__qualname__}", "message": str(exc)}
+    # "type" alone (no module) is what recordings made before "class" hold.
+    return {"type": type(exc).__qualname__, "class": qualname(exc), "message": str(exc)}
 
 
 def _from_description(data: dict[str, Any]) -> BaseException:
