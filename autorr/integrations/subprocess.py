@@ -14,6 +14,7 @@ on a library's caching.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import io
 import logging
@@ -422,13 +423,14 @@ def _communicate(module: Any):
     return wrapper
 
 
-def _wait_or_poll(module: Any):
+def _wait_or_poll(module: Any, *, waits: bool):
+    """``Popen.wait`` (``waits``: a recorded timeout is raised again) or ``Popen.poll``."""
     def wrapper(wrapped, instance, args, kwargs):
         state = getattr(instance, "_autorr", None)
         if state is None:
             return wrapped(*args, **kwargs)
         if state.result is not None:
-            if wrapped.__name__ == "wait":
+            if waits:
                 _replay_timeout(instance, state)
             return _replayed_returncode(instance, state)
         try:
@@ -460,7 +462,7 @@ def _system(module: Any):
 PATCHES = (
     Patch("subprocess", "Popen.__init__", _init),
     Patch("subprocess", "Popen.communicate", _communicate),
-    Patch("subprocess", "Popen.wait", _wait_or_poll),
-    Patch("subprocess", "Popen.poll", _wait_or_poll),
+    Patch("subprocess", "Popen.wait", functools.partial(_wait_or_poll, waits=True)),
+    Patch("subprocess", "Popen.poll", functools.partial(_wait_or_poll, waits=False)),
     Patch("os", "system", _system),
 )
