@@ -75,7 +75,9 @@ _idle = threading.Condition(_lock)
 # -- configuration ------------------------------------------------------------------
 def _positive(key: str, value: Any, *, integer: bool = False, maximum: float | None = None) -> Any:
     kind = int if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, kind) or value <= 0 or (maximum is not None and value > maximum):
+    # `not value > 0`, not `value <= 0`: NaN passes the latter, and no size or delay is ever above NaN.
+    if isinstance(value, bool) or not isinstance(value, kind) or not value > 0 or value == float("inf") \
+            or (maximum is not None and value > maximum):
         limit = f" and at most {maximum:g}" if maximum is not None else ""
         raise ConfigError(f"configure_alerts: {key}={value!r} is not valid; "
                           f"use a {'whole ' if integer else ''}number above 0{limit}")
@@ -92,6 +94,8 @@ def _parse(settings: Mapping[str, Any]) -> AlertConfig | None:
     if not enabled:
         return None
     url = settings.get("webhook_url")
+    if url is None:  # "webhook_url=None is not valid" read as if a threshold given was the problem
+        raise ConfigError("configure_alerts: webhook_url is required (an http:// or https:// URL to POST alerts to)")
     parsed = urllib.parse.urlsplit(url) if isinstance(url, str) else None
     if parsed is None or parsed.scheme not in ("http", "https") or not parsed.hostname:
         raise ConfigError(f"configure_alerts: webhook_url={url!r} is not valid; use an http:// or https:// URL")

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from . import _session
-from ._config import Config, ReplayMode, coerce_setting, load_config, parse_overrides
+from ._config import Config, ReplayMode, coerce_setting, enum_setting, load_config, parse_overrides
 from ._errors import ConfigError, NotActive
 from ._recorder import Manifest, Recorder
 from .replay import Player
@@ -146,6 +146,9 @@ def configure_capture(settings: Mapping[str, bool]) -> None:
     ``capture_file_operations`` (reads and writes under the project); and which files:
     ``files_root``, ``files_include`` / ``files_exclude`` (globs), ``file_content_max_bytes``.
     """
+    if not isinstance(settings, Mapping):
+        raise ConfigError(f"configure_capture: expected a mapping like {{'capture_llm_calls': False}}, "
+                          f"not {type(settings).__name__}")
     parsed: dict[str, Any] = {}
     for key, value in settings.items():
         if key in _CAPTURE_KEYS:
@@ -233,11 +236,7 @@ def stop_replay() -> dict[str, Any]:
 def set_replay_mode(mode: ReplayMode | str) -> None:
     """strict | warn | hybrid, for the current (or next) replay."""
     global _pending_mode
-    try:
-        value = ReplayMode(str(getattr(mode, "value", mode)).lower())
-    except ValueError:
-        raise ConfigError(f"replay mode {mode!r} is not valid; use one of: strict, warn, hybrid") from None
-    _pending_mode = value
+    value = _pending_mode = enum_setting(ReplayMode, mode, "replay mode")
     current = _session.active()
     for player in (_player, current):
         if isinstance(player, Player):
@@ -247,7 +246,8 @@ def set_replay_mode(mode: ReplayMode | str) -> None:
 def set_replay_overrides(overrides: Mapping[str, Any]) -> None:
     """Per category (llm_calls, tool_calls, http, subprocess, files): {"live_mode": bool, "model": str}."""
     global _pending_overrides
-    parsed = parse_overrides(dict(overrides), "set_replay_overrides")
+    # Not `dict(overrides)` first: a list or a string would fail there with a TypeError.
+    parsed = parse_overrides(overrides, "set_replay_overrides")
     _pending_overrides = parsed
     for player in (_player, _session.active()):
         if isinstance(player, Player):

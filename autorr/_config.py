@@ -24,7 +24,9 @@ __all__ = [
     "RedactionLevel",
     "ReplayMode",
     "Timing",
+    "check_recording_id",
     "coerce_setting",
+    "enum_setting",
     "load_config",
     "parse_overrides",
 ]
@@ -155,13 +157,21 @@ _TEXT_VARS = {
 }
 
 
-def _enum_value(enum_cls: type[enum.Enum], raw: Any, where: str) -> Any:
-    text = str(raw).strip().lower()
+def _enum_value(enum_cls: type[enum.Enum], raw: Any, where: str, sep: str = "=") -> Any:
+    # `str()` of a member of a str-mixin Enum is "ReplayMode.STRICT" (3.11+), not its value.
+    text = str(getattr(raw, "value", raw)).strip().lower()
     try:
         return enum_cls(text)
     except ValueError:
         allowed = ", ".join(m.value for m in enum_cls)
-        raise ConfigError(f"{where}={raw!r} is not valid; use one of: {allowed}") from None
+        raise ConfigError(f"{where}{sep}{raw!r} is not valid; use one of: {allowed}") from None
+
+
+def enum_setting(enum_cls: type[enum.Enum], raw: Any, what: str) -> Any:
+    """A mode, timing or level given to the API (a member or its value in any case): a
+    ConfigError naming ``what`` ("replay mode 'lax' is not valid; use one of: ..."),
+    not Enum's bare ValueError."""
+    return _enum_value(enum_cls, raw, what, " ")
 
 
 def _coerce(key: str, kind: Any, raw: Any, where: str) -> Any:
@@ -189,7 +199,7 @@ def _coerce(key: str, kind: Any, raw: Any, where: str) -> Any:
         if isinstance(raw, int) and not isinstance(raw, bool) and raw >= 0:
             return raw
         raise ConfigError(f"{where}={raw!r} is not valid; use a whole number of bytes")
-    if not isinstance(raw, str) or not raw:
+    if not isinstance(raw, str) or not raw.strip():  # "  " would become a folder named by blanks
         raise ConfigError(f"{where}={raw!r} is not valid; use a non-empty string")
     return raw
 
@@ -241,18 +251,21 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
     try:
-        data = yaml.safe_load(text) or {}
+        data = yaml.load(text, Loader=_unique_keys_loader()) or {}
     # ValueError: a date that does not exist (2024-02-30); RecursionError: absurd nesting.
     except (yaml.YAMLError, ValueError, RecursionError) as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc}") from None
+        raise ConfigError(f"cannot read config file {path}: {_one_line(exc)}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path}: expected a mapping with a 'recording:' section")
-    unknown = set(data) - {"recording"}
+    # Keys in file order, not sorted: YAML keys may be numbers and strings mixed.
+    unknown = [key for key in data if key != "recording"]
     if unknown:
-        raise ConfigError(f"config file {path}: unknown top-level key {sorted(unknown)[0]!r}; expected 'recording'")
-    section = data.get("recording") or {}
-    if not isinstance(section, dict):
-        raise ConfigError(f"config file {path}: 'recording' must be a mapping")
+        raise ConfigError(f"config file {path}: unknown top-level key {unknown[0]!r}; expected 'recording'")
+    section = data.get("recording")
+    if section is None:  # `recording:` with nothing under it
+        section = {}
+    if not isinstance(section, dict):  # `recording: false` must not pass for "no settings"
+        raise ConfigError(f"config file {path}: 'recording' must be a mapping of settings, not {section!r}")
     out: dict[str, Any] = {}
     for key, raw in section.items():
         if key not in _YAML_KEYS:
@@ -262,6 +275,39 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         value = _coerce(key, _YAML_KEYS[key], raw, f"recording.{key}")
         out[key] = Path(value) if key == "output_dir" else value
     return out
+
+
+def _one_line(exc: BaseException) -> str:
+    """A YAML error as one line: its text spans several, with the offending line quoted."""
+    problem, mark = getattr(exc, "problem", None), getattr(exc, "problem_mark", None)
+    if problem and mark is not None:
+        context = getattr(exc, "context", None)
+        return f"{context + ': ' if context else ''}{problem} (line {mark.line + 1}, column {mark.column + 1})"
+    return " ".join(str(exc).split())
+
+
+def _unique_keys_loader() -> Any:
+    """yaml's SafeLoader, but a key given twice is an error: PyYAML keeps the last one
+    silently, and `compression: true` further down would undo `compression: false`."""
+    import yaml
+
+    class UniqueKeyLoader(yaml.SafeLoader):
+        def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+            seen: set[Any] = set()
+            for key_node, _ in node.value if isinstance(node, yaml.MappingNode) else ():
+                if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *base`, whose keys may be overridden
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    duplicate = key in seen
+                    seen.add(key)
+                except TypeError:  # an unhashable key: SafeLoader reports it itself
+                    continue
+                if duplicate:
+                    raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+            return super().construct_mapping(node, deep)
+
+    return UniqueKeyLoader
 
 
 def _config_file_exists(path: Path, explicit: str | os.PathLike[str] | None) -> bool:
@@ -300,7 +346,7 @@ def load_config(environ: Mapping[str, str] | None = None, path: str | os.PathLik
             values[name] = _enum_value(enum_cls, raw, var)
     for var, name in _TEXT_VARS.items():
         raw = env.get(var)
-        if raw:
+        if raw and raw.strip():  # blank, as for the other variables: unset
             values[name] = raw.strip()
     for name in _BOOL_VARS:
         raw = env.get(f"AUTORR_{name.upper()}")
@@ -309,12 +355,13 @@ def load_config(environ: Mapping[str, str] | None = None, path: str | os.PathLik
     raw = env.get("AUTORR_MAX_FILE_SIZE_MB")
     if raw is not None and raw.strip():
         values["max_file_size_mb"] = _env_megabytes(raw, "AUTORR_MAX_FILE_SIZE_MB")
-    if env.get("AUTORR_DIR"):
-        values["output_dir"] = Path(env["AUTORR_DIR"])
+    raw = env.get("AUTORR_DIR")
+    if raw and raw.strip():  # "  " would be a folder named by blanks in the working directory
+        values["output_dir"] = Path(raw.strip())
     if env.get("AUTORR_OVERRIDES"):
         values["overrides"] = parse_overrides(env["AUTORR_OVERRIDES"], "AUTORR_OVERRIDES")
     if values.get("recording_id"):
-        _check_id(values["recording_id"], "AUTORR_RECORDING_ID")
+        check_recording_id(values["recording_id"], "AUTORR_RECORDING_ID")
     return Config(**values)
 
 
@@ -341,7 +388,20 @@ def _env_megabytes(raw: str, where: str) -> float:
         raise ConfigError(f"{where}={raw!r} is not valid; use a number of megabytes (0: never rotate)") from None
 
 
-def _check_id(value: str, where: str) -> None:
-    # An id becomes a file name: keep it to one safe path component.
-    if not value or "/" in value or "\\" in value or value in (".", "..") or value.startswith("."):
+# An id becomes `<id>.db` and, rotated, `<id>.db.<n>-wal` (see `_segments`): both must fit
+# a 255-byte file name.
+MAX_ID_BYTES = 240
+
+
+def check_recording_id(value: Any, where: str) -> str:
+    """A new recording's id: one safe file-name component (ConfigError naming ``where``)."""
+    if not isinstance(value, str):
+        raise ConfigError(f"{where}={value!r} is not valid; use a string of letters, digits, '-', '_' or '.'")
+    # Control characters (NUL above all) make no file name, or one no shell can type.
+    if (not value or "/" in value or "\\" in value or value in (".", "..") or value.startswith(".")
+            or any(ord(c) < 32 or ord(c) == 127 for c in value)):
         raise ConfigError(f"{where}={value!r} is not valid; use letters, digits, '-', '_' or '.'")
+    if len(value.encode("utf-8", "surrogateescape")) > MAX_ID_BYTES:
+        raise ConfigError(f"{where}={value[:40]!r}... is not valid: {len(value.encode('utf-8', 'surrogateescape'))}"
+                          f" bytes long; use at most {MAX_ID_BYTES}")
+    return value

@@ -4,6 +4,7 @@
      ├── ConfigError                 bad env var, YAML key or value
      ├── RecordingNotFound           no recording with that id or path
      ├── RecordingCorrupt            the file is not an autorr recording
+     │    └── EventCorrupt           one recorded event's payload cannot be decoded
      ├── ReplayMismatch              a replayed call has no recorded answer
      └── NotActive                   an API call that needs a recording/replay running
     StrictReplayMismatch             (BaseException) what strict replay raises
@@ -24,6 +25,7 @@ from typing import Any
 __all__ = [
     "AutorrError",
     "ConfigError",
+    "EventCorrupt",
     "NotActive",
     "OverrideError",
     "RecordingCorrupt",
@@ -49,6 +51,11 @@ class RecordingNotFound(AutorrError):
 
 class RecordingCorrupt(AutorrError):
     """The file exists but cannot be read as an autorr recording."""
+
+
+class EventCorrupt(RecordingCorrupt):
+    """One event of a recording cannot be decoded (a blob missing, bytes that do not
+    decompress or parse); the rest of the file can: replay fails only the call needing it."""
 
 
 class NotActive(AutorrError):

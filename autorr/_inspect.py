@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ._llm import recorded_ttft_ms
-from .store import Reader, list_recordings, recording_size, resolve
+from .store import Reader, check_directory, list_recordings, recording_size, resolve
 
 __all__ = ["cost_summary", "describe", "format_description", "list_summaries"]
 
@@ -120,6 +120,7 @@ def format_description(info: dict[str, Any]) -> str:
 
 
 def list_summaries(directory: Path) -> list[dict[str, Any]]:
+    check_directory(directory)
     out = []
     for path in list_recordings(directory):
         try:
@@ -129,7 +130,9 @@ def list_summaries(directory: Path) -> list[dict[str, Any]]:
         except Exception as exc:  # one bad file must not hide the others
             out.append({"recording_id": path.stem, "path": str(path), "error": str(exc)})
             continue
-        out.append({"recording_id": meta.get("recording_id", path.stem), "path": str(path),
+        # The file's name, which `show`/AUTORR_RECORDING take: a copy (run.db -> run-ok.db) keeps
+        # the id it was recorded with in its meta, and would be listed under its original's name.
+        out.append({"recording_id": path.stem, "path": str(path),
                     "started_at": meta.get("started_at"), "events": events, "chunks": chunks,
                     "parent": (meta.get("parent") or {}).get("recording_id"), "labels": meta.get("labels") or {},
                     "size_bytes": recording_size(path)})

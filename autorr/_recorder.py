@@ -19,7 +19,7 @@ import orjson
 from . import _alerts, _session
 from ._exc_record import error_record as _error_record
 from ._exit import register as _register_exit
-from ._config import Config, load_config
+from ._config import Config, check_recording_id, load_config
 from ._errors import ConfigError, NotActive
 from ._events import CallRequest, Event, Kind, Status
 from ._redact import Redactor
@@ -147,7 +147,10 @@ class Recorder(_session.Scoped):
                  config: Config | None = None, parent: dict[str, Any] | None = None) -> None:
         self.config = config or load_config()
         self.directory = Path(directory) if directory is not None else self.config.output_dir
-        self.id = recording_id or self.config.recording_id or new_recording_id()
+        # Checked here too, not only from AUTORR_RECORDING_ID: `recording("../x")` would
+        # write outside the directory, `start_recording(recording_id="a/b")` into a folder.
+        self.id = (check_recording_id(recording_id, "recording id") if recording_id is not None else None) \
+            or self.config.recording_id or new_recording_id()
         self.labels = {k: v for k, v in (("session_id", session_id or self.config.session_id),
                                          ("task_id", task_id or self.config.task_id),
                                          ("agent_id", agent_id or self.config.agent_id)) if v}
@@ -182,12 +185,12 @@ class Recorder(_session.Scoped):
         from .store import Writer, segment_path
 
         install_all()
-        # A leftover segment would be joined and read as part of the new recording.
-        taken = next((p for p in (self.path, segment_path(self.path, 1)) if p.exists()), None)
-        if taken is not None and not join:
-            raise ConfigError(f"recording {self.id!r} already exists at {taken}; choose another id")
         claimed = False
         try:
+            # A leftover segment would be joined and read as part of the new recording.
+            taken = next((p for p in (self.path, segment_path(self.path, 1)) if p.exists()), None)
+            if taken is not None and not join:
+                raise ConfigError(f"recording {self.id!r} already exists at {taken}; choose another id")
             if not join:
                 claimed = self._claim()
             # A process joining its parent's recording (a spawned pool worker, a tool run
@@ -199,6 +202,8 @@ class Recorder(_session.Scoped):
         except (OSError, sqlite3.Error) as exc:
             if claimed:
                 self.path.unlink(missing_ok=True)  # no recording started there after all
+            if os.path.isfile(self.directory):  # mkdir's "File exists" would not say which is wrong
+                raise ConfigError(f"AUTORR_DIR={str(self.directory)!r} is a file, not a directory") from None
             raise ConfigError(f"cannot write recording {self.path} (AUTORR_DIR={self.directory}): {exc}") from None
         self._pid = _pid
         self._owner = not join  # the process that created the file compacts it at stop

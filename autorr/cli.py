@@ -126,6 +126,17 @@ def _directory(args: argparse.Namespace) -> Path:
     return Path(args.dir) if args.dir else load_config().output_dir
 
 
+def _seconds(text: str) -> float:
+    # A negative delay reached the fake server's sleep() and broke the demo's stream midway.
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid number of seconds: {text!r}") from None
+    if not 0 <= value <= 60:
+        raise argparse.ArgumentTypeError(f"{text!r} is not valid; use seconds from 0 to 60")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="autorr", description="Record and replay AI agents, zero code changes.")
     sub = parser.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
@@ -193,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="record a demo agent against a local fake LLM server, replay it, show it")
     demo.add_argument("--dir", help="recordings directory (default: AUTORR_DIR or ./recordings)")
-    demo.add_argument("--chunk-delay", type=float, default=0.02, help="seconds between streamed chunks")
+    demo.add_argument("--chunk-delay", type=_seconds, default=0.02, help="seconds between streamed chunks")
     demo.set_defaults(func=_demo)
     return parser
 

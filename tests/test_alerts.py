@@ -207,6 +207,12 @@ def test_zero_code_replay_alerts_at_exit(webhook, echo_server, recordings):
     ({"webhook_url": "http://x/", "mismatch_min_calls": 0.5}, "mismatch_min_calls=0.5 is not valid"),
     ({"webhook_url": "http://x/", "headers": {"x": 1}}, "headers={'x': 1} is not valid"),
     (["webhook_url"], "expected a mapping"),
+    # NaN passed `value <= 0`: a threshold nothing is ever above, a watcher waiting NaN seconds.
+    ({"webhook_url": "http://x/", "storage_mb_threshold": float("nan")}, "storage_mb_threshold=nan is not valid"),
+    ({"webhook_url": "http://x/", "check_interval_seconds": float("nan")}, "check_interval_seconds=nan is not"),
+    ({"webhook_url": "http://x/", "storage_mb_threshold": float("inf")}, "storage_mb_threshold=inf is not valid"),
+    # Was "webhook_url=None is not valid", read as if the threshold were wrong.
+    ({"mismatch_rate_threshold": 0.5}, "webhook_url is required"),
 ])
 def test_bad_settings_name_the_key(settings, message):
     with pytest.raises(autorr.ConfigError, match="configure_alerts: " + message.replace("[", r"\[")

@@ -156,3 +156,36 @@ def test_import_autorr_is_light_and_names_load_on_first_use():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             env={"PATH": "/usr/bin:/bin"})
     assert result.returncode == 0, result.stderr
+
+
+def test_api_misuse_is_a_config_error_naming_the_value(recordings, monkeypatch):
+    monkeypatch.setenv("AUTORR_DIR", str(recordings))
+    with autorr.recording("r1"):
+        pass
+    # Enum's own ValueError ("'lax' is not a valid ReplayMode") named no allowed value.
+    for start in (lambda: autorr.replaying("r1", mode="lax").__enter__(), lambda: autorr.Player("r1", mode="lax"),
+                  lambda: autorr.start_replay("lax")):
+        with pytest.raises(autorr.ConfigError, match="replay mode 'lax' is not valid; use one of: strict, warn"):
+            start()
+    with pytest.raises(autorr.ConfigError, match="timing 'slow' is not valid; use one of: fast, preserve"):
+        autorr.Player("r1", timing="slow")
+    assert autorr.Player("r1", mode=autorr.ReplayMode.WARN, timing="PRESERVE").mode is autorr.ReplayMode.WARN
+    # A list or None failed in dict() / .items() with a TypeError or AttributeError.
+    for bad in ([("llm_calls", {})], None):
+        with pytest.raises(autorr.ConfigError, match="must be an object keyed by category"):
+            autorr.set_replay_overrides(bad)
+        with pytest.raises(autorr.ConfigError, match="configure_capture: expected a mapping"):
+            autorr.configure_capture(bad)
+
+
+@pytest.mark.parametrize("recording_id", ["../outside", "a/b", "..", ".hidden", "x" * 300])
+def test_an_api_recording_id_stays_one_file_in_the_directory(recordings, monkeypatch, recording_id):
+    # Only AUTORR_RECORDING_ID was checked: `recording("../outside")` wrote next to the directory.
+    monkeypatch.setenv("AUTORR_DIR", str(recordings))
+    monkeypatch.setattr(autorr._api, "_recorder", None)
+    with pytest.raises(autorr.ConfigError, match="recording id="):
+        autorr.Recorder(recording_id)
+    with pytest.raises(autorr.ConfigError, match="recording id="):
+        autorr.start_recording(recording_id=recording_id)
+    assert not autorr.is_recording()
+    assert list(recordings.parent.rglob("*.db")) == []

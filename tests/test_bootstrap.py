@@ -46,6 +46,9 @@ def test_api_key_never_reaches_the_disk(run_agent, echo_server, recordings):
     ({"AUTORR_MODE": "replay", "AUTORR_REPLAY_MODE": "loose"}, "AUTORR_REPLAY_MODE='loose' is not valid"),
     ({"AUTORR_MODE": "replay", "AUTORR_RECORDING": "nope"}, "recording 'nope' not found"),
     ({"AUTORR_MODE": "replay"}, "no recordings in"),
+    ({"AUTORR_MODE": "replay", "AUTORR_RECORDING": "  "}, "no recordings in"),  # blank: the latest
+    # Too long for a file name: it ran unrecorded, warned by an OSError from pathlib.
+    ({"AUTORR_MODE": "record", "AUTORR_RECORDING_ID": "r" * 300}, "300 bytes long; use at most 240"),
 ])
 def test_bad_settings_stop_the_agent_with_exit_2(run_agent, env, message):
     result = run_agent("plain_http.py", env=env)
@@ -171,6 +174,16 @@ def test_unwritable_recordings_dir_stops_with_exit_2(run_agent, tmp_path):
     result = run_agent("plain_http.py", env={"AUTORR_MODE": "record", "AUTORR_DIR": str(blocker / "recs")})
     assert result.returncode == 2 and "AGENT RAN" not in result.stdout
     assert result.stderr.startswith("autorr: error: cannot write recording")
+
+
+@pytest.mark.parametrize("mode", ["record", "replay"])
+def test_a_file_given_as_recordings_dir_is_named_as_such(run_agent, tmp_path, mode):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    result = run_agent("plain_http.py", env={"AUTORR_MODE": mode, "AUTORR_DIR": str(blocker)})
+    assert result.returncode == 2 and "AGENT RAN" not in result.stdout
+    assert len(result.stderr.splitlines()) == 1 and "is a file, not a directory" in result.stderr
+    assert blocker.read_text() == "not a directory"
 
 
 def test_tools_replay_without_running_anything(run_agent, echo_server, llm_server, tmp_path, recordings):

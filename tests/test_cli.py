@@ -86,3 +86,34 @@ def test_show_into_a_pipe_closed_early_is_quiet(recordings):
     result = subprocess.run(["bash", "-o", "pipefail", "-c", shell], capture_output=True, text=True, timeout=60)
     assert result.stdout.startswith("recording long") and result.stderr == ""
     assert result.returncode == 0
+
+
+def test_a_file_given_as_the_directory_is_an_error_not_an_empty_list(tmp_path, capsys):
+    blocker = tmp_path / "notes.txt"
+    blocker.write_text("x")
+    for args in (["list", "--dir", str(blocker)], ["show", "--dir", str(blocker)]):
+        assert main(args) == 2  # list said "no recordings in ..." and exited 0
+        err = capsys.readouterr().err
+        assert err == f"autorr: error: {blocker} is a file, not a directory of recordings (AUTORR_DIR / --dir)\n"
+    assert main(["show", str(tmp_path)]) == 2
+    assert f"recording {str(tmp_path)!r} is a directory" in capsys.readouterr().err
+    assert main(["list", "--dir", str(tmp_path / "none-yet")]) == 0
+
+
+def test_list_names_a_copied_recording_by_its_file(tmp_path, capsys):
+    # A copy keeps its original's id in its meta: listed under that name, `show <name>`
+    # opened the original instead.
+    with autorr.recording(tmp_path / "run.db"):
+        pass
+    (tmp_path / "run-kept.db").write_bytes((tmp_path / "run.db").read_bytes())
+    assert main(["list", "--dir", str(tmp_path), "--json"]) == 0
+    assert sorted(row["recording_id"] for row in json.loads(capsys.readouterr().out)) == ["run", "run-kept"]
+
+
+@pytest.mark.parametrize("value, named", [("-1", "'-1' is not valid; use seconds from 0 to 60"),
+                                          ("nan", "'nan' is not valid"), ("soon", "invalid number of seconds")])
+def test_demo_rejects_a_chunk_delay_it_cannot_sleep(capsys, value, named):
+    # -1 reached the fake server's sleep(): the demo agent died with a traceback midway.
+    with pytest.raises(SystemExit) as info:
+        main(["demo", "--chunk-delay", value])
+    assert info.value.code == 2 and f"argument --chunk-delay: {named}" in capsys.readouterr().err

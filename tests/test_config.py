@@ -149,3 +149,51 @@ def test_a_config_file_behind_a_folder_we_may_not_enter(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "stat", stat)
     with pytest.raises(ConfigError, match=rf"^cannot read AUTORR_CONFIG='{path}': Permission denied$"):
         load_config({"AUTORR_CONFIG": str(path)})
+
+
+def test_blank_variables_count_as_unset(tmp_path, monkeypatch):
+    # "  " for AUTORR_DIR made a folder named by two blanks; for AUTORR_RECORDING, the id ''.
+    monkeypatch.chdir(tmp_path)
+    config = load_config({"AUTORR_DIR": "  ", "AUTORR_RECORDING": " ", "AUTORR_RECORDING_ID": "\t",
+                          "AUTORR_CHECKPOINT": " "})
+    assert config.output_dir == Path("recordings")
+    assert (config.recording, config.recording_id, config.checkpoint) == (None, None, None)
+    assert load_config({"AUTORR_DIR": " runs/a "}).output_dir == Path("runs/a")
+
+
+@pytest.mark.parametrize("value, named", [
+    ("a" * 241, "241 bytes long; use at most 240"),
+    ("run\x00one", r"'run\x00one' is not valid"),
+    ("run\none", r"'run\none' is not valid"),
+    (".hidden", "'.hidden' is not valid"),
+])
+def test_a_recording_id_that_makes_no_file_name(tmp_path, monkeypatch, value, named):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as info:
+        load_config({"AUTORR_RECORDING_ID": value})
+    assert str(info.value).startswith("AUTORR_RECORDING_ID=") and named in str(info.value)
+    assert load_config({"AUTORR_RECORDING_ID": "a" * 240}).recording_id == "a" * 240
+
+
+@pytest.mark.parametrize("content, named", [
+    ("recording:\n  output_dir: '   '\n", "recording.output_dir='   ' is not valid; use a non-empty string"),
+    ("recording: false\n", "'recording' must be a mapping of settings, not False"),
+    ("recording: []\n", "'recording' must be a mapping of settings, not []"),
+    ("1: a\nrecording: {}\n", "unknown top-level key 1; expected 'recording'"),
+    ("recording:\n  compression: false\n  compression: true\n", "duplicate key 'compression' (line 3, column 3)"),
+    ("recording: {}\nrecording: {enabled: false}\n", "duplicate key 'recording'"),
+    ("recording:\n  compression: [\n", "expected the node content, but found '<stream end>' (line 3, column 1)"),
+])
+def test_config_file_mistakes_are_one_line_naming_the_key(tmp_path, content, named):
+    path = tmp_path / "c.yaml"
+    path.write_text(content)
+    with pytest.raises(ConfigError) as info:
+        load_config({"AUTORR_CONFIG": str(path)})
+    assert named in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_merged_mapping_may_still_be_overridden(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("recording:\n  <<: {compression: false, capture_streaming: false}\n  compression: true\n")
+    config = load_config({"AUTORR_CONFIG": str(path)})
+    assert (config.compression, config.capture_streaming) == (True, False)

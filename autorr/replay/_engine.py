@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from .. import _alerts, _session
-from .._config import Config, ReplayMode, Timing, load_config
-from .._errors import ConfigError, strict_mismatch
+from .._config import Config, ReplayMode, Timing, enum_setting, load_config
+from .._errors import ConfigError, EventCorrupt, strict_mismatch
 from .._events import CallRequest, Event, Kind, Status
 from ._matchers import closeness, explain
 from ._fingerprint import FINGERPRINT_V2, exact_key, request_fingerprint
@@ -76,8 +76,8 @@ class Player(_session.Scoped):
                  config: Config | None = None) -> None:
         self.config = config or load_config()
         self.directory = Path(directory) if directory is not None else self.config.output_dir
-        self.mode = ReplayMode(mode or self.config.replay_mode)
-        self.timing = Timing(timing or self.config.timing)
+        self.mode = enum_setting(ReplayMode, mode or self.config.replay_mode, "replay mode")
+        self.timing = enum_setting(Timing, timing or self.config.timing, "timing")
         self.overrides: dict[str, dict[str, Any]] = dict(self.config.overrides)
         self._recording = recording if recording is not None else self.config.recording
         self._chain: list[tuple[Any, dict]] = []  # (Reader, index), child first
@@ -142,7 +142,7 @@ class Player(_session.Scoped):
                 return
             try:
                 answer = reader.answer(event_id)
-            except (KeyError, ValueError) as exc:  # a damaged event fails when (if) it is served
+            except EventCorrupt as exc:  # a damaged event fails when (if) it is served
                 log.debug("autorr: event %s of %s not preloaded: %s", event_id, reader.path, exc)
                 continue
             if answer.response is not None and answer.kind == _HTTP:
@@ -203,7 +203,7 @@ class Player(_session.Scoped):
         return self.statistics()
 
     def set_mode(self, mode: ReplayMode | str) -> None:
-        self.mode = ReplayMode(str(getattr(mode, "value", mode)).lower())
+        self.mode = enum_setting(ReplayMode, mode, "replay mode")
 
     @property
     def child(self) -> Any:

@@ -6,10 +6,11 @@ them back.
 """
 
 from ._compact import compact
-from ._reader import SUFFIX, Reader, list_recordings, resolve, stored_labels
+from ._reader import SUFFIX, Reader, check_directory, list_recordings, resolve, stored_labels
 from ._schema import SCHEMA_VERSION, connect
 from ._segments import recording_size, segment_path, segment_paths
 from ._writer import Checkpoint, Writer
 
-__all__ = ["SCHEMA_VERSION", "SUFFIX", "Checkpoint", "Reader", "Writer", "compact", "connect", "list_recordings",
+__all__ = ["SCHEMA_VERSION", "SUFFIX", "Checkpoint", "Reader", "Writer", "check_directory", "compact", "connect",
+           "list_recordings",
            "recording_size", "resolve", "segment_path", "segment_paths", "stored_labels"]

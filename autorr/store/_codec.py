@@ -160,6 +160,8 @@ def decode_blob(codec: int, data: bytes, dictionary: Any = None, size: int | Non
         if dictionary is None:
             raise ValueError("blob compressed with a dictionary the recording does not hold")
         return dictionary.decompress(data) if codec == ZSTD_DICT else dictionary.bare(data, size)
+    if codec != RAW:  # served as it is, the bytes would reach the agent as its answer
+        raise ValueError(f"unknown codec {codec!r}")
     return bytes(data)
 
 

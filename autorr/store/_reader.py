@@ -14,13 +14,13 @@ from typing import Any, Iterator
 
 import orjson
 
-from .._errors import RecordingCorrupt, RecordingNotFound
+from .._errors import EventCorrupt, RecordingCorrupt, RecordingNotFound
 from .._events import Event
 from ..replay._fingerprint import FINGERPRINT_V1
 from ._codec import DICT_KEY, REF, ZSTD_DICT, ZSTD_DICT_BARE, Dictionary, decode_blob, join_json
 from ._segments import Segment, recording_size, segment_paths, split_id
 
-__all__ = ["SUFFIX", "Reader", "list_recordings", "resolve", "stored_labels"]
+__all__ = ["SUFFIX", "Reader", "check_directory", "list_recordings", "resolve", "stored_labels"]
 
 log = logging.getLogger("autorr")
 
@@ -45,14 +45,25 @@ def resolve(id_or_path: str | Path | None, directory: Path, labels: dict[str, st
     if id_or_path is None or str(id_or_path) == "latest":
         found = list_recordings(directory)
         if not found:
+            check_directory(directory)
             raise RecordingNotFound(f"no recordings in {directory}; record one first (AUTORR_MODE=record)")
         return _latest_labelled(found, labels) if labels else found[-1]
     text = str(id_or_path)
     for candidate in (Path(text), directory / text, directory / f"{text}{SUFFIX}"):
         if candidate.is_file():
             return _first_segment(candidate)
+    if Path(text).is_dir():
+        raise RecordingNotFound(f"recording {text!r} is a directory; give a recording's id or its .db file"
+                                f" (or the directory as AUTORR_DIR / --dir)")
+    check_directory(directory)
     known = ", ".join(p.stem for p in list_recordings(directory)[-5:]) or "none"
     raise RecordingNotFound(f"recording {text!r} not found in {directory} (latest: {known})")
+
+
+def check_directory(directory: Path) -> None:
+    """A recordings directory that is a file is a mistake to name, not "no recordings"."""
+    if directory.exists() and not directory.is_dir():
+        raise RecordingNotFound(f"{directory} is a file, not a directory of recordings (AUTORR_DIR / --dir)")
 
 
 def stored_labels(path: Path) -> dict[str, Any]:
@@ -105,6 +116,19 @@ def _unreadable(segment: Segment, exc: sqlite3.DatabaseError) -> RecordingCorrup
     # only when a query reaches it: the caller (the start-up hook, the CLI) must see a
     # RecordingCorrupt naming the file, not a bare sqlite3 error.
     return RecordingCorrupt(f"{segment.path}: cannot read this recording ({exc})")
+
+
+def _undecodable(exc: Exception, what: str, kind: type[RecordingCorrupt] = EventCorrupt) -> Exception:
+    """``exc`` raised while decoding ``what`` ("<file>: event 3"), as the RecordingCorrupt
+    that names it; anything else (a bug, KeyError for an id not recorded) as it is.
+
+    Bytes that do not decompress or parse raise errors that name neither the file nor the
+    event (orjson, UTF-8, zstandard), and reached the agent or the CLI as tracebacks."""
+    if isinstance(exc, RecordingCorrupt):
+        return exc
+    if isinstance(exc, (ValueError, TypeError)) or type(exc).__module__.startswith("zstandard"):
+        return kind(f"{what} cannot be read ({type(exc).__name__}: {exc})")
+    return exc
 
 
 # Blob keys: hashes are unique across segments, the short ids of a compacted one only in it.
@@ -170,7 +194,11 @@ class Reader:
         return sum(raw for raw, _ in sums), sum(stored for _, stored in sums)
 
     def meta(self) -> dict[str, Any]:
-        return {k: orjson.loads(v) for k, v in self._query("SELECT key, value FROM meta")}
+        rows = self._query("SELECT key, value FROM meta")
+        try:
+            return {k: orjson.loads(v) for k, v in rows}
+        except Exception as exc:
+            raise _undecodable(exc, f"{self.path}: its meta", RecordingCorrupt) from None
 
     @property
     def id(self) -> str:
@@ -190,11 +218,14 @@ class Reader:
             rows = self._query("SELECT codec, data, size FROM blobs WHERE hash = ?", (digest,), where)
             if rows:
                 codec, data, size = rows[0]
-                data = decode_blob(codec, data, self._dict(codec, where), size)
+                try:
+                    data = decode_blob(codec, data, self._dict(codec, where), size)
+                except Exception as exc:
+                    raise _undecodable(exc, f"{where.path}: blob {digest}") from None
                 if len(data) < 64_000:  # messages of a growing history are fetched again and again
                     self._blob_cache[key] = data
                 return data
-        raise KeyError(f"blob {digest} missing from {self.path if shared else segment.path}")
+        raise EventCorrupt(f"{self.path if shared else segment.path}: blob {digest} is missing")
 
     def _dict(self, codec: int, segment: Segment | None = None) -> Dictionary | None:
         segment = segment or self._segments[0]
@@ -202,7 +233,10 @@ class Reader:
             return segment.dictionary
         rows = self._query("SELECT codec, data FROM blobs WHERE hash = ?", (DICT_KEY,), segment)
         if rows:  # stored raw by the first compactions, compressed since
-            segment.dictionary = Dictionary(decode_blob(rows[0][0], rows[0][1]))
+            try:
+                segment.dictionary = Dictionary(decode_blob(rows[0][0], rows[0][1]))
+            except Exception as exc:  # every compressed payload needs it: the whole file is unreadable
+                raise _undecodable(exc, f"{segment.path}: its zstd dictionary", RecordingCorrupt) from None
         return segment.dictionary
 
     def _json(self, value: str | bytes | None, segment: Segment | None = None) -> Any:
@@ -253,7 +287,10 @@ class Reader:
     def fingerprint_version(self) -> str:
         """How this recording's fingerprints were computed (older files: blake2b)."""
         rows = self._query("SELECT value FROM meta WHERE key = 'fingerprint'")
-        return orjson.loads(rows[0][0]) if rows else FINGERPRINT_V1
+        try:
+            return orjson.loads(rows[0][0]) if rows else FINGERPRINT_V1
+        except Exception as exc:
+            raise _undecodable(exc, f"{self.path}: its meta 'fingerprint'", RecordingCorrupt) from None
 
     def count(self) -> tuple[int, int]:
         """(events, chunks)"""
@@ -263,7 +300,10 @@ class Reader:
             lists = self._query("SELECT chunks FROM events WHERE chunks IS NOT NULL", (), segment)
             (n,), = self._query("SELECT count(*) FROM events", (), segment)
             events += n
-            chunks += sum(len(self._json(c, segment)) for c, in lists)
+            try:
+                chunks += sum(len(self._json(c, segment)) for c, in lists)
+            except Exception as exc:
+                raise _undecodable(exc, f"{segment.path}: a stream's chunk list", RecordingCorrupt) from None
         return events, chunks
 
     _COLUMNS = ("id, seq, kind, fingerprint, occurrence, started_at, duration_us, status, request, response, body,"
@@ -301,16 +341,19 @@ class Reader:
         if row is None:
             raise KeyError(event_id)
         (_, seq, kind, fp, occ, started, dur, status, response, chunks, error, digest, codec, data, size) = row
-        if digest is not None and data is None:
-            raise KeyError(f"blob {digest} missing from {self.path}")
         segment = self._segment(event_id)[0]
-        return Event(
-            id=event_id, seq=seq, kind=kind, fingerprint=_hex(fp), occurrence=occ, started_at=started, duration_us=dur,
-            status=status, request={}, response=self._json(response, segment),
-            body=None if data is None else decode_blob(codec, data, self._dict(codec, segment), size),
-            chunks=[tuple(c) for c in self._json(chunks, segment)] if chunks else None,
-            error=self._json(error, segment),
-        )
+        if digest is not None and data is None:
+            raise EventCorrupt(f"{segment.path}: event {event_id} cannot be read (blob {digest} is missing)")
+        try:
+            return Event(
+                id=event_id, seq=seq, kind=kind, fingerprint=_hex(fp), occurrence=occ, started_at=started,
+                duration_us=dur, status=status, request={}, response=self._json(response, segment),
+                body=None if data is None else decode_blob(codec, data, self._dict(codec, segment), size),
+                chunks=[tuple(c) for c in self._json(chunks, segment)] if chunks else None,
+                error=self._json(error, segment),
+            )
+        except Exception as exc:
+            raise _undecodable(exc, f"{segment.path}: event {event_id}") from None
 
     def events(self, *, with_body: bool = False, kind: str | None = None) -> Iterator[Event]:
         """Every event, by start time (then id): the segments interleave where their times do."""
@@ -338,13 +381,16 @@ class Reader:
         def load(digest: str) -> bytes:
             return self.blob(digest, segment)
 
-        if "json" in req:
-            req["json"] = join_json(req["json"], load)
-        for part in ("body", "headers"):
-            value = req.get(part)
-            if isinstance(value, dict) and REF in value:
-                data = load(value[REF])
-                req[part] = data if part == "body" else [tuple(h) for h in orjson.loads(data)]
+        try:
+            if "json" in req:
+                req["json"] = join_json(req["json"], load)
+            for part in ("body", "headers"):
+                value = req.get(part)
+                if isinstance(value, dict) and REF in value:
+                    data = load(value[REF])
+                    req[part] = data if part == "body" else [tuple(h) for h in orjson.loads(data)]
+        except Exception as exc:
+            raise _undecodable(exc, f"{self.path}: the request of event {event.id}") from None
         return req
 
     def checkpoints(self) -> list[dict[str, Any]]:
@@ -357,19 +403,25 @@ class Reader:
             rows = self._query(
                 "SELECT name, seq, events_before, created_at, state, pid FROM checkpoints ORDER BY id", (), segment
             )
-            out += [{"name": n, "seq": s, "events_before": e, "created_at": c, "state": _loads(st), "pid": p}
-                    for n, s, e, c, st, p in rows]
+            try:
+                out += [{"name": n, "seq": s, "events_before": e, "created_at": c, "state": _loads(st), "pid": p}
+                        for n, s, e, c, st, p in rows]
+            except Exception as exc:
+                raise _undecodable(exc, f"{segment.path}: the state of a checkpoint", RecordingCorrupt) from None
         return out
 
     def _event(self, row: tuple, with_body: bool, segment: Segment) -> Event:
         (row_id, seq, kind, fp, occ, started, dur, status, request, response, body, chunks, error, meta,
          labels, pid, exact) = row
-        return Event(
-            id=segment.base + row_id, seq=seq, kind=kind, fingerprint=_hex(fp), occurrence=occ, started_at=started,
-            duration_us=dur, status=status, request=self._json(request, segment),
-            response=self._json(response, segment),
-            body=self.blob(body, segment) if (with_body and body) else None,
-            chunks=[tuple(c) for c in self._json(chunks, segment)] if chunks else None,
-            error=self._json(error, segment), meta=self._json(meta, segment) or {}, labels=_loads(labels) or {},
-            pid=pid, exact=_hex(exact),
-        )
+        try:
+            return Event(
+                id=segment.base + row_id, seq=seq, kind=kind, fingerprint=_hex(fp), occurrence=occ,
+                started_at=started, duration_us=dur, status=status, request=self._json(request, segment),
+                response=self._json(response, segment),
+                body=self.blob(body, segment) if (with_body and body) else None,
+                chunks=[tuple(c) for c in self._json(chunks, segment)] if chunks else None,
+                error=self._json(error, segment), meta=self._json(meta, segment) or {}, labels=_loads(labels) or {},
+                pid=pid, exact=_hex(exact),
+            )
+        except Exception as exc:
+            raise _undecodable(exc, f"{segment.path}: event {segment.base + row_id}") from None

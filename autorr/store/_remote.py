@@ -49,9 +49,27 @@ STALE_PART_SECONDS = 60.0
 ABANDONED_PART_SECONDS = 3600.0
 
 
+# Object stores whose URL starts with a bucket (container): without one, boto and its
+# peers fail deep inside with "Invalid length for parameter Key".
+_BUCKETED = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oss", "r2"})
+
+
+def _bucket_only(url: str) -> bool:
+    """``s3://bucket`` or ``s3://bucket/``: a folder (the bucket's top), never an object."""
+    scheme, sep, rest = url.partition("://")
+    return bool(sep) and scheme.lower() in _BUCKETED and "/" not in rest.strip("/")
+
+
+def _is_folder(url: str) -> bool:
+    return url.endswith("/") or _bucket_only(url)
+
+
 def _filesystem(url: str, storage_options: Mapping[str, Any] | None) -> tuple[Any, str]:
     if not isinstance(url, str) or not url:
         raise ConfigError(f"url must be a non-empty string such as 's3://bucket/prefix/', not {url!r}")
+    scheme, sep, rest = url.partition("://")
+    if sep and scheme.lower() in _BUCKETED and not rest.split("/", 1)[0]:
+        raise ConfigError(f"{url}: no bucket in the URL; use {scheme}://bucket/prefix/")
     try:
         import fsspec
     except ImportError:
@@ -120,7 +138,7 @@ def upload_recording(id_or_path: str | os.PathLike[str] | None, url: str, *,
     folder = Path(directory) if directory is not None else load_config().output_dir
     source = resolve(os.fspath(id_or_path) if id_or_path is not None else None, folder)
     fs, remote = _filesystem(url, storage_options)
-    if url.endswith("/"):
+    if _is_folder(url):
         remote = remote.rstrip("/") + "/" + source.name
     files = segment_paths(source)
     with _unrecorded(), tempfile.TemporaryDirectory(prefix="autorr-upload-") as tmp:
@@ -163,10 +181,12 @@ def download_recording(recording_id: str | None, url: str, directory: str | os.P
     recording (else `RecordingCorrupt`); an existing local recording of that id is kept
     unless ``overwrite``.
     """
-    from .._config import load_config
+    from .._config import check_recording_id, load_config
 
+    if recording_id is not None:  # it names the local file
+        check_recording_id(recording_id, "recording id")
     fs, remote = _filesystem(url, storage_options)
-    if url.endswith("/"):
+    if _is_folder(url):
         if not recording_id:
             raise ConfigError(f"{url} is a folder: give the id of the recording to download from it")
         remote = remote.rstrip("/") + "/" + recording_id + SUFFIX

@@ -13,6 +13,7 @@ import pytest
 import zstandard
 
 import autorr
+from autorr._errors import EventCorrupt
 from autorr._events import CallRequest, Event
 from autorr._redact import Redactor
 from autorr.store import Reader, Writer, compact, segment_paths
@@ -184,12 +185,12 @@ def test_each_segment_gets_short_ids_of_its_own(llm_server, tmp_path):
     with sqlite3.connect(segment_paths(packed)[here]) as conn:
         conn.execute("DELETE FROM blobs WHERE hash = ?", (body,))
     with Reader(packed) as reader:  # missing from its segment: never taken from another one
-        with pytest.raises(KeyError):
+        with pytest.raises(EventCorrupt, match="is missing"):
             reader.event(event)
-        with pytest.raises(KeyError):
+        with pytest.raises(EventCorrupt, match="is missing"):
             reader.answer(event)
         reader.blob(body, reader._segments[there])  # cached, for the other segment
-        with pytest.raises(KeyError):
+        with pytest.raises(EventCorrupt, match="is missing"):
             reader.event(event)
 
 

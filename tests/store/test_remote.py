@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import re
 import sqlite3
 import subprocess
 import sys
@@ -176,6 +177,28 @@ def test_upload_of_a_missing_recording_and_bad_urls(recordings):
         autorr.download_recording("x", "nosuchproto://bucket/x.db", recordings)
     with pytest.raises(autorr.ConfigError, match="is a folder: give the id"):
         autorr.download_recording(None, "memory://runs/", recordings)
+
+
+@pytest.mark.parametrize("url", ["s3://", "s3:///runs/x.db", "gs://"])
+def test_an_object_store_url_without_a_bucket_is_named(recordings, url):
+    # boto said "Invalid length for parameter Key, value: 0" from deep inside the upload.
+    with autorr.recording(recordings / "run.db"):
+        pass
+    scheme = url.split(":")[0]
+    with pytest.raises(autorr.ConfigError, match=rf"^{re.escape(url)}: no bucket in the URL; use {scheme}://bucket/prefix/$"):
+        autorr.upload_recording("run", url, directory=recordings)
+    with pytest.raises(autorr.ConfigError, match="no bucket in the URL"):
+        autorr.download_recording("run2", url, recordings)
+    with pytest.raises(autorr.ConfigError, match=r"recording id='\.\./up' is not valid"):
+        autorr.download_recording("../up", "memory://runs/", recordings)
+
+
+def test_a_bare_bucket_url_is_a_folder(llm_server, recordings, tmp_path, s3):
+    # `s3://bucket` was taken for an object with an empty key.
+    _record_run(llm_server, recordings)
+    assert autorr.upload_recording("run1", f"s3://{BUCKET}", directory=recordings) == f"s3://{BUCKET}/run1.db"
+    path = autorr.download_recording("run1", f"s3://{BUCKET}", tmp_path / "back")
+    assert path == tmp_path / "back" / "run1.db"
 
 
 def test_missing_fsspec_says_what_to_install(recordings, monkeypatch):
