@@ -8,6 +8,7 @@ instance for the current thread / asyncio task only.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import threading
 from pathlib import Path
@@ -119,8 +120,13 @@ def restore(name: str, id_or_path: str | os.PathLike[str] | None = None) -> Any:
     current = _session.active()
     if id_or_path is None and isinstance(current, Player) and current.active:
         return current.restore(name)
+    from ._redact import Redactor
+    from .replay._redacted import same_checkpoint
+
+    # Names are stored redacted; this process's rules stand in for the recording's.
+    redactor = functools.partial(Redactor, load_config().redaction_level)
     for cp in list_checkpoints(id_or_path):
-        if cp["name"] == name:
+        if same_checkpoint(cp["name"], name, redactor):
             return cp["state"]
     raise ConfigError(f"no checkpoint {name!r} in recording {id_or_path or 'latest'}")
 

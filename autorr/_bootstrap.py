@@ -46,12 +46,17 @@ def boot_from_environment() -> None:
             _stop(f"autorr: error: replay could not start{where}: {cause}")
         _session_off()
         # A recorder that breaks must not break the program it records: it runs, unrecorded.
-        sys.stderr.write(f"autorr: warning: recording could not start, the program runs unrecorded: {cause}\n")
+        from ._log_redact import scrubbed
+
+        sys.stderr.write(scrubbed(
+            f"autorr: warning: recording could not start, the program runs unrecorded: {cause}") + "\n")
         sys.stderr.flush()
 
 
 def _stop(line: str) -> NoReturn:
-    sys.stderr.write(line + "\n")
+    from ._log_redact import scrubbed
+
+    sys.stderr.write(scrubbed(line) + "\n")
     sys.stderr.flush()
     os._exit(2)
 

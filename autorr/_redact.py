@@ -5,7 +5,8 @@ parameters and a URL's ``user:password@`` are masked, and the exact values of th
 process's API keys (``*_API_KEY``, ``*_TOKEN``, ... environment variables, also those
 handed to a subprocess), of every credential header and credential query parameter
 seen are scrubbed from every stored byte. ``moderate`` adds well-known key formats
-(detect-secrets style patterns), passwords in URLs and values under credential names
+(detect-secrets style patterns, providers' in `_redact_formats`), passwords in URLs and
+values under credential names
 (``"api_key": ...``, ``password=...``, ``{'api_key': ...}``, ``--token ...`` on a command
 line, ``curl -u user:...``), and learns those values too, so an echo of
 them elsewhere is masked; ``strict`` adds e-mail addresses and card-like numbers. Matching is unaffected: fingerprints are taken before redaction and never
@@ -21,6 +22,7 @@ import threading
 from typing import Any, Iterable, Mapping
 
 from ._config import RedactionLevel
+from ._redact_formats import FORM_PATTERNS, PROVIDER_PATTERNS
 
 __all__ = ["MASK", "Redactor", "is_secret_header"]
 
@@ -54,10 +56,14 @@ _PATTERNS = (
     # JWT; its signature (or more) may be cut off by a truncated text (a repr kept to 500
     # characters): what is left of it goes too.
     (rb"eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]*(?:\.[A-Za-z0-9_\-]*)?", (b"eyj",), 0),
-    (rb"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----", (b"-----begin",), 0),
+    # A private key (PEM, OpenSSH, PGP's "KEY BLOCK"); one cut before its END (a file
+    # read in part, a truncated text) goes to the end of the text.
+    (rb"-----BEGIN [A-Z ]*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY(?: BLOCK)?-----|\Z)",
+     (b"-----begin",), 0),
     # scheme://user:password@host (a database URL in a config, a proxy URL): the password
-    # alone. Anchored on its "@": every stored request holds a "://" (its URL), few an "@".
-    (rb"://[^\s/?#@:\"'<>\\]{1,256}:([^\s/?#@\"'<>\\]{1,256})@", (b"@",), 1),
+    # alone, also with no user ("redis://:password@host"). Anchored on its "@": every
+    # stored request holds a "://" (its URL), few an "@".
+    (rb"://[^\s/?#@:\"'<>\\]{0,256}:([^\s/?#@\"'<>\\]{1,256})@", (b"@",), 1),
     # A command line's credential flag and its value: "--token VALUE", "--api-key=VALUE",
     # "--aws-secret-access-key VALUE" in a shell string, '"--token","VALUE"' in a stored
     # argv (a JSON list, maybe inside a JSON string: a child echoing its argv). The flag
@@ -313,7 +319,8 @@ class Redactor:
         self.level = RedactionLevel(level)
         self._lock = threading.Lock()
         self._known: set[bytes] = set()
-        sources = list(_PATTERNS) if patterns and self.level != RedactionLevel.MINIMAL else []
+        sources = [*_PATTERNS, *PROVIDER_PATTERNS, *FORM_PATTERNS] \
+            if patterns and self.level != RedactionLevel.MINIMAL else []
         if patterns and self.level == RedactionLevel.STRICT:
             sources += _STRICT_PATTERNS
         # Patterns whose literals are single characters (digits) would match nearly

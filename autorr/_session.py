@@ -101,3 +101,9 @@ SUSPENDED = _Suspended()
 
 def suspend() -> contextvars.Token:
     return _current.set(SUSPENDED)
+
+
+# Every module that logs imports this one: its log lines are scrubbed from the first.
+from . import _log_redact  # noqa: E402 - after the names it looks up at log time
+
+_log_redact.install()

@@ -16,7 +16,7 @@ import io
 import logging
 import pickle
 import re
-from typing import Any, Awaitable, Callable, TypeVar
+from typing import Any, Awaitable, Callable, Iterable, TypeVar
 
 import orjson
 
@@ -270,14 +270,19 @@ def recorded_result(event: Any) -> Any:
     return decode_value(data.get("value", {"json": None}))
 
 
-def decide(kind: Kind, target: str, payload: dict[str, Any]) -> Any:
+def decide(kind: Kind, target: str, payload: dict[str, Any], secrets: Iterable[Any] = ()) -> Any:
     """Ask the session; in record mode an autorr failure lets the call run unrecorded
-    (as `_http.decide` does for HTTP), in replay it must not run the tool."""
+    (as `_http.decide` does for HTTP), in replay it must not run the tool. ``secrets``
+    (values of credential arguments) are learned by the recording the call goes to."""
     session = active()
     if session is None:
         return None
     try:
-        return session.decide(kind, call_request(kind, target, payload))
+        decision = session.decide(kind, call_request(kind, target, payload))
+        redactor = redactor_of(getattr(decision, "handle", None)) if secrets else None
+        if redactor is not None:
+            redactor.learn(v for v in secrets if isinstance(v, (str, bytes)))
+        return decision
     except Exception as exc:
         if not getattr(session, "fail_open", False):
             raise
@@ -285,8 +290,8 @@ def decide(kind: Kind, target: str, payload: dict[str, Any]) -> Any:
         return None
 
 
-def run(kind: Kind, target: str, payload: dict[str, Any], live: Callable[[], T]) -> T:
-    decision = decide(kind, target, payload)
+def run(kind: Kind, target: str, payload: dict[str, Any], live: Callable[[], T], secrets: Iterable[Any] = ()) -> T:
+    decision = decide(kind, target, payload, secrets)
     if isinstance(decision, Serve):
         return recorded_result(decision.event)
     if decision is None:
@@ -300,8 +305,9 @@ def run(kind: Kind, target: str, payload: dict[str, Any], live: Callable[[], T])
     return value
 
 
-async def arun(kind: Kind, target: str, payload: dict[str, Any], live: Callable[[], Awaitable[T]]) -> T:
-    decision = decide(kind, target, payload)
+async def arun(kind: Kind, target: str, payload: dict[str, Any], live: Callable[[], Awaitable[T]],
+               secrets: Iterable[Any] = ()) -> T:
+    decision = decide(kind, target, payload, secrets)
     if isinstance(decision, Serve):
         return recorded_result(decision.event)
     if decision is None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import re
 from typing import Any, AsyncIterator, Callable, Iterator, TypeVar, overload
 
 from .._events import Kind
@@ -23,12 +24,39 @@ def _payload(name: str, args: tuple, kwargs: dict) -> dict[str, Any]:
     return {"tool": name, "args": fingerprintable(list(args)), "kwargs": fingerprintable(kwargs)}
 
 
+# Parameters whose values are credentials. Passed by position, such a value is stored in
+# the args list with no name to say what it is: the recording learns it instead, and
+# masks it there and wherever else it shows up (the tool's result, a request it makes).
+_SECRET_ARG = re.compile(r"secret|passw(?:or)?d|api_?key|credential|private_?key|access_?key|(?:^|_)token$", re.I)
+
+
+def _secret_values(func: Any) -> Callable[[tuple, dict], list]:
+    """What of a call's arguments is under a credential parameter name (none: no work per call)."""
+    try:
+        signature = inspect.signature(func)
+    except (TypeError, ValueError):
+        return lambda args, kwargs: []
+    names = [n for n, p in signature.parameters.items() if _SECRET_ARG.search(n)
+             and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    if not names:
+        return lambda args, kwargs: []
+
+    def values(args: tuple, kwargs: dict) -> list:
+        try:
+            bound = signature.bind_partial(*args, **kwargs).arguments
+        except TypeError:  # the call itself will fail the same way, unrecorded or not
+            return []
+        return [bound[n] for n in names if n in bound]
+
+    return values
+
+
 class _Items:
     """One call of a generator tool: its items served from the recording, or recorded as
     the caller takes them (the sync and async drivers below share this)."""
 
-    def __init__(self, name: str, args: tuple, kwargs: dict) -> None:
-        decision = decide(Kind.TOOL, name, _payload(name, args, kwargs))
+    def __init__(self, name: str, args: tuple, kwargs: dict, secrets: list) -> None:
+        decision = decide(Kind.TOOL, name, _payload(name, args, kwargs), secrets)
         self.served = recorded_items(decision.event) if isinstance(decision, Serve) else None
         self.handle = decision.handle if decision is not None and self.served is None else None
         self.items: list = []
@@ -45,9 +73,11 @@ class _Items:
 
 
 def _generator(func: Any, name: str) -> Any:
+    secrets = _secret_values(func)
+
     @functools.wraps(func)
     def generator_tool(*args: Any, **kwargs: Any) -> Iterator[Any]:
-        call = _Items(name, args, kwargs)
+        call = _Items(name, args, kwargs, secrets(args, kwargs))
         if call.served is not None:
             items, raised = call.served
             yield from items
@@ -83,9 +113,11 @@ def _generator(func: Any, name: str) -> Any:
 
 
 def _async_generator(func: Any, name: str) -> Any:
+    secrets = _secret_values(func)
+
     @functools.wraps(func)
     async def async_generator_tool(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
-        call = _Items(name, args, kwargs)
+        call = _Items(name, args, kwargs, secrets(args, kwargs))
         if call.served is not None:
             items, raised = call.served
             for item in items:
@@ -124,16 +156,18 @@ def _wrap(func: F, name: str) -> F:
         return _async_generator(func, name)  # type: ignore[return-value]
     if inspect.isgeneratorfunction(func):
         return _generator(func, name)  # type: ignore[return-value]
+    secrets = _secret_values(func)
     if inspect.iscoroutinefunction(func):
         @functools.wraps(func)
         async def async_tool(*args: Any, **kwargs: Any) -> Any:
-            return await arun(Kind.TOOL, name, _payload(name, args, kwargs), lambda: func(*args, **kwargs))
+            return await arun(Kind.TOOL, name, _payload(name, args, kwargs), lambda: func(*args, **kwargs),
+                              secrets(args, kwargs))
 
         return async_tool  # type: ignore[return-value]
 
     @functools.wraps(func)
     def sync_tool(*args: Any, **kwargs: Any) -> Any:
-        return run(Kind.TOOL, name, _payload(name, args, kwargs), lambda: func(*args, **kwargs))
+        return run(Kind.TOOL, name, _payload(name, args, kwargs), lambda: func(*args, **kwargs), secrets(args, kwargs))
 
     return sync_tool  # type: ignore[return-value]
 

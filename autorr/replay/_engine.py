@@ -25,7 +25,7 @@ from ._matchers import closeness, explain
 from ._fingerprint import FINGERPRINT_V2, exact_key, request_fingerprint
 from ._form import form_of
 from ._overrides import llm_rewrite
-from ._redacted import RedactedIndex, redacted_view
+from ._redacted import RedactedIndex, redacted_view, same_checkpoint
 from ._telemetry import is_telemetry
 
 __all__ = ["Player", "category_of", "endpoint_category"]
@@ -330,7 +330,7 @@ class Player(_session.Scoped):
         # again as its own first (seq 0), where the parent's says where it is in the run.
         for reader, _ in reversed(self._chain):
             for cp in reader.checkpoints():
-                if cp["name"] == name:
+                if same_checkpoint(cp["name"], name, self.recording_redactor):
                     return cp
         known = ", ".join(dict.fromkeys(cp["name"] for cp in self._checkpoints)) or "none"
         raise ConfigError(f"no checkpoint {name!r} in recording {self.recording_id} (checkpoints: {known})")
@@ -343,15 +343,15 @@ class Player(_session.Scoped):
 
     def checkpoint(self, name: str, state: Any = None) -> None:
         """The agent reached a checkpoint during replay."""
-        if self._target is not None and name == self._target["name"]:
+        if target := self._target is not None and same_checkpoint(self._target["name"], name, self.recording_redactor):
             self._live_from_now = True  # exactly where the recording says the new run starts
-        if self._child is not None and not (self._target and name == self._target["name"]):
+        if self._child is not None and not target:
             self._child.checkpoint(name, state)
 
     def restore(self, name: str) -> Any:
         """The state stored with checkpoint ``name``; an agent resuming from it skips the prefix."""
         found = self.find_checkpoint(name)
-        if self._target is not None and name == self._target["name"]:
+        if self._target is not None and same_checkpoint(self._target["name"], name, self.recording_redactor):
             self._live_from_now = True
         return found.get("state")
 
@@ -376,7 +376,7 @@ class Player(_session.Scoped):
         if self.mode is ReplayMode.HYBRID:
             details["action"] = "live"
             self._record_mismatch(details, category, segment)
-            log.info("autorr: hybrid replay: %s goes live (%s)", request.summary, "; ".join(details["diff"]))
+            log.info("autorr: hybrid replay: %s goes live (%s)", details["call"], "; ".join(details["diff"]))
             return self._go_live(kind, fingerprint, request, occurrence, category, "hybrid")
         message = self._message(details)
         if self.mode is ReplayMode.WARN and nearest is not None:
@@ -396,15 +396,16 @@ class Player(_session.Scoped):
         Returns what to do: "serve" the recording (warn), go "live" (hybrid); strict
         raises, unless ``fatal`` is off (then it is reported like warn).
         """
-        details = {"type": "content_changed", "kind": kind.value, "call": request.summary,
-                   "actual": request.summary, "expected": request.summary, "fingerprint": "", "occurrence": 0,
+        summary = self.recording_redactor().scrub_text(request.summary)  # printed: no secret in it
+        details = {"type": "content_changed", "kind": kind.value, "call": summary,
+                   "actual": summary, "expected": summary, "fingerprint": "", "occurrence": 0,
                    "diff": diff, "recording_id": self.recording_id, "recording": str(self.path)}
         category = category_of(kind, request.path)
         if self.mode is ReplayMode.HYBRID:
             details["action"] = "live"
             self._record_mismatch(details, category)
             return "live"
-        message = f"autorr: {request.summary} changed since it was recorded\n" + \
+        message = f"autorr: {summary} changed since it was recorded\n" + \
             "\n".join(f"  differs: {line}" for line in diff)
         if self.mode is ReplayMode.WARN or not fatal:
             details["action"] = "served_recorded"
@@ -418,8 +419,9 @@ class Player(_session.Scoped):
     def _explain(self, kind: Kind, fingerprint: str, request: CallRequest,
                  occurrence: int) -> tuple[dict[str, Any], tuple[Any, int] | None]:
         live = redacted_view(_live_view(request), self.recording_redactor())
+        summary = self.recording_redactor().scrub_text(request.summary)  # printed: as it would be stored
         details: dict[str, Any] = {
-            "type": "no_match", "kind": kind.value, "call": request.summary, "actual": request.summary,
+            "type": "no_match", "kind": kind.value, "call": summary, "actual": summary,
             "fingerprint": fingerprint, "occurrence": occurrence, "expected": None, "diff": [],
             "recording_id": self.recording_id, "recording": str(self.path),
         }
@@ -431,13 +433,13 @@ class Player(_session.Scoped):
                                f"#{occurrence + 1} of it"]
             reader, occ_map = next((r, o) for r, o in same if o)
             last = max(occ_map)
-            details["expected"] = f"{request.summary} (occurrence {last})"
+            details["expected"] = f"{summary} (occurrence {last})"
             return details, (reader, occ_map[last])
         best: tuple[Any, ...] | None = None
         for reader, _ in self._chain:
             events = list(reader.events(kind=kind.value))
             # Rebuilding a request body costs; compare bodies only where the call is the same.
-            same_call = [e for e in events if e.summary == request.summary]
+            same_call = [e for e in events if e.summary == summary]  # stored summaries are redacted too
             for event in same_call or events:
                 recorded = reader.request(event)
                 # Ties go to an answer not served yet in this run (warn mode serves it).

@@ -12,14 +12,15 @@ secret, so that changes nothing in them). Nothing here runs on a hit.
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, Callable
 
 import orjson
 
 from .._events import CallRequest
+from .._redact import MASK
 from ._fingerprint import _canonical_bytes, _digest, canonical_json
 
-__all__ = ["RedactedIndex", "redacted_view"]
+__all__ = ["RedactedIndex", "redacted_view", "same_checkpoint"]
 
 # Stored requests rebuilt to index one endpoint, at most: a miss in a long recording
 # of a growing history must not rebuild every turn (hundreds of MB at 1000 turns).
@@ -87,8 +88,17 @@ def redacted_view(view: dict[str, Any], redactor: Any) -> dict[str, Any]:
     """A live request's view (as `_matchers` compares it) redacted like the stored ones:
     the diff of a miss then points at what differs, and prints no secret."""
     out = dict(view, query=_scrub_query(redactor, view.get("query")))
+    if out.get("path"):  # a token in a path segment ("/bot<token>/sendMessage")
+        out["path"] = redactor.scrub_text(out["path"])
     if out.get("json") is not None:
         out["json"] = orjson.loads(redactor.scrub(orjson.dumps(out["json"])))
     elif out.get("body"):
         out["body"] = redactor.scrub(out["body"])
     return out
+
+
+def same_checkpoint(stored: str, name: str, redactor: Callable[[], Any]) -> bool:
+    """Whether the checkpoint stored as ``stored`` is the one the agent calls ``name``:
+    names are stored redacted ("after-<token>" as "after-[REDACTED]"). ``redactor``
+    gives the recording's redaction, asked for only when a name holds a mask."""
+    return stored == name or (MASK in stored and stored == redactor().scrub_text(name))

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import orjson
 
-__all__ = ["scrubbed_json", "scrubbed_jsons", "scrubbed_labels"]
+__all__ = ["masked_response", "scrubbed_json", "scrubbed_jsons", "scrubbed_labels"]
+
+# Response headers whose value is a URL, whose query may carry a credential.
+_URL_HEADERS = frozenset({"location", "content-location"})
 
 
 def scrubbed_json(redactor: Any, value: Any) -> str:
@@ -37,3 +41,38 @@ def scrubbed_labels(redactor: Any, labels: dict[str, Any], cache: dict) -> str:
     if text is None:
         text = cache[key] = scrubbed_json(redactor, labels)
     return text
+
+
+def masked_url(redactor: Any, url: str, secret_params: frozenset[str]) -> str:
+    """``url`` with its credential query parameters and ``user:password@`` masked, as a
+    request's own URL is (see `Redactor.url`)."""
+    try:
+        query = parse_qsl(urlsplit(url).query, keep_blank_values=True)
+    except ValueError:  # not a URL after all: the scrub of the whole row still runs
+        return url
+    return redactor.url(url, query, secret_params)[0]
+
+
+def _headers(redactor: Any, headers: Any, secret_params: frozenset[str]) -> list:
+    out = redactor.headers(headers)
+    if any(name.lower() in _URL_HEADERS for name, _ in out):
+        out = [(name, masked_url(redactor, value, secret_params) if name.lower() in _URL_HEADERS else value)
+               for name, value in out]
+    return out
+
+
+def masked_response(redactor: Any, response: dict[str, Any], secret_params: frozenset[str]) -> dict[str, Any]:
+    """A response record with its credentials masked (and learned): its headers (cookies
+    keep their names), a redirect's ``Location``, and the redirects a client followed,
+    each hop's headers and URL and the URL it ended at: a login's 302 sets the session
+    cookie, an OAuth callback's Location carries ``?code=``."""
+    response["headers"] = _headers(redactor, response["headers"], secret_params)
+    hops = response.get("redirects")
+    if hops:
+        response["redirects"] = [dict(hop, url=masked_url(redactor, hop.get("url") or "", secret_params),
+                                      headers=_headers(redactor, hop.get("headers") or (), secret_params))
+                                 for hop in hops]
+    final = response.get("final")
+    if final and len(final) == 2:
+        response["final"] = [final[0], masked_url(redactor, final[1], secret_params)]
+    return response

@@ -36,7 +36,7 @@ from . import _forks
 from ._codec import BlobSink, headers_ref, split_json, zstd_compress
 from ._growth import Conversations, Growth
 from ._schema import connect
-from ._scrubbed import scrubbed_json, scrubbed_jsons, scrubbed_labels
+from ._scrubbed import masked_response, scrubbed_json, scrubbed_jsons, scrubbed_labels
 from ._segments import segment_path, segment_paths
 
 __all__ = ["Checkpoint", "Writer"]
@@ -362,8 +362,9 @@ class Writer:
                 for cp, before in checkpoints:
                     conn.execute(
                         "INSERT INTO checkpoints (name, seq, events_before, created_at, state, pid) VALUES (?,?,?,?,?,?)",
-                        (cp.name, cp.seq, self._events_before + stored + before, cp.created_at,
-                         None if cp.state is None else self._json(cp.state), cp.pid),
+                        # The name is the agent's text too: "after-login-<token>" stays off the disk.
+                        (self.redactor.scrub_text(cp.name), cp.seq, self._events_before + stored + before,
+                         cp.created_at, None if cp.state is None else self._json(cp.state), cp.pid),
                     )
                 conn.executemany(
                     "INSERT INTO events (seq, kind, fingerprint, occurrence, started_at, duration_us, status, summary,"
@@ -418,7 +419,7 @@ class Writer:
         response = event.response
         if response is not None:
             response = text_response(response)
-            response["headers"] = self.redactor.headers(response["headers"])
+            response = masked_response(self.redactor, response, SECRET_QUERY_PARAMS)
         # The request first: the credentials its body carries are learned there, and a
         # server or a child that echoes them back has them masked in the body.
         request_text, response_text, error_text, meta_text = scrubbed_jsons(

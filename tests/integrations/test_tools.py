@@ -316,3 +316,32 @@ def test_an_exception_whose_pickle_was_broken_by_redaction_is_raised_as_its_clas
         recorded_result(data)
     with pytest.raises(RuntimeError, match="Gone: it went"):  # a class that cannot be imported
         recorded_result(dict(data, type="Gone", **{"class": "nowhere.Gone"}, message="it went"))
+
+
+@autorr.tool
+def sign_in(user: str, password: str, note: str = "") -> str:
+    return f"{user} signed in ({note})"
+
+
+@autorr.tool
+async def rotate(api_key, scope):
+    return f"rotated {scope}"
+
+
+@autorr.tool
+def token_pages(token, n):
+    yield from (f"page {i}" for i in range(n))
+
+
+def test_credential_arguments_passed_by_position_are_masked_wherever_they_go(recordings):
+    """By position, a password is stored in the args list with no name to say what it is:
+    the parameter's name says it, and its value is learned (masked in the result too)."""
+    secret, key, token = "Opaque-pw-12345", "opaque-key-67890", "opaque-tok-13579"
+    with autorr.recording(recordings / "tools.db"):
+        sign_in("bob", secret, note=f"echo {secret}")
+        asyncio.run(rotate(key, "all"))
+        list(token_pages(token, 2))
+        sign_in("amy", password="short")  # under 8 characters: nothing learned, masked by its name
+    stored = repr([(e.inputs, e.outputs) for e in autorr.get_recorded_events(recordings / "tools.db")])
+    assert secret not in stored and key not in stored and token not in stored and "'short'" not in stored
+    assert "'bob'" in stored and "'all'" in stored and "page 1" in stored

@@ -196,3 +196,17 @@ def test_set_replay_overrides_in_process(recorded, llm_server, recordings):
         autorr.set_replay_overrides({})
     with pytest.raises(autorr.ConfigError, match="unknown category 'llm'"):
         autorr.set_replay_overrides({"llm": {"live_mode": True}})
+
+
+def test_a_checkpoint_named_with_a_secret_is_stored_masked_and_still_found(recordings):
+    token = "xoxb-1234567890-CheckpointNameTok"
+    with autorr.recording(recordings / "cp.db"):
+        autorr.checkpoint(f"after-{token}", state={"step": 2})
+    (cp,) = autorr.list_checkpoints(recordings / "cp.db")
+    assert cp["name"] == "after-[REDACTED]"
+    assert autorr.restore(f"after-{token}", recordings / "cp.db") == {"step": 2}
+    with autorr.replaying(recordings / "cp.db") as player:
+        assert autorr.restore(f"after-{token}") == {"step": 2}
+        assert player.find_checkpoint(f"after-{token}")["state"] == {"step": 2}
+    with pytest.raises(autorr.ConfigError):
+        autorr.restore("after-nothing", recordings / "cp.db")

@@ -209,3 +209,21 @@ def test_the_latest_recording_is_the_replaying_agents_own(echo_server, tmp_path)
         (tmp_path / "plain.db").unlink()
         with pytest.raises(autorr.RecordingNotFound, match="agent_id=tester.*the latest, coder, has agent_id=coder"):
             _replay_latest(client, url, tmp_path, "x", agent_id="tester")
+
+
+def test_a_miss_names_the_live_call_without_the_token_in_its_path(echo_server, recordings, caplog):
+    """The error of a miss (and the warning of warn mode) shows the live call: a token in
+    its path ("/bot<token>/sendMessage") is masked there as in the recording."""
+    url, _ = echo_server
+    recorded, live = ("5512345678:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0", "5512345678:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw9")
+    with autorr.recording(recordings / "r.db"):
+        httpx2.post(f"{url}/bot{recorded}/sendMessage", json={"text": "hi"})
+    with autorr.replaying(recordings / "r.db"):
+        with pytest.raises(autorr.StrictReplayMismatch) as raised:
+            httpx2.post(f"{url}/bot{live}/sendMessage", json={"text": "hi"})
+    details = autorr.get_mismatch_details()
+    assert "/bot[REDACTED]/sendMessage" in str(raised.value)
+    assert live not in str(raised.value) + repr(details) and recorded not in str(raised.value)
+    with autorr.replaying(recordings / "r.db", mode="warn"):
+        httpx2.post(f"{url}/bot{live}/sendMessage", json={"text": "hello"})
+    assert "warn mode" in caplog.text and live not in caplog.text

@@ -1,0 +1,100 @@
+"""Credentials in places no header or env variable names: what a recording file keeps of them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from autorr._redact import MASK, Redactor
+from autorr.store import Reader
+from autorr.replay._fingerprint import SECRET_QUERY_PARAMS
+
+AGENT = Path(__file__).parent.parent / "agents" / "secret_places_agent.py"
+SLACK = "xoxb-1234567890-CheckpointNameTok"
+PASSWORD = "ToolArgPw_7788xyz"
+YAML_PASSWORD = "YamlPassw0rd_Qz81"
+COOKIE = "HopCookieVal_0a9b8c7d6e"
+CODE = "OAuthCode_4f3e2d1c0bZZ"
+
+
+class _Login(BaseHTTPRequestHandler):
+    """/login: a 302 that sets the session cookie and sends to an OAuth-style callback."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        if self.path.startswith("/login"):
+            headers = [("location", f"/callback?code={CODE}&state=s1"), ("set-cookie", f"sid={COOKIE}; Path=/")]
+            status, body = 302, b""
+        else:
+            headers, status, body = [("content-type", "text/plain")], 200, b"signed in"
+        self.send_response(status)
+        for k, v in headers:
+            self.send_header(k, v)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.fixture
+def login_server():
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Login)
+    srv.daemon_threads = True
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{srv.server_address[1]}"
+    srv.shutdown()
+    srv.server_close()
+
+
+def _everything_stored(recordings: Path) -> str:
+    """Every file's bytes, and every row as the reader decodes it (payloads are zstd)."""
+    parts = []
+    for file in recordings.iterdir():
+        parts.append(file.read_bytes().decode("latin-1"))
+        if file.suffix == ".db":
+            with Reader(file) as reader:
+                parts.append(repr(reader.meta()) + repr(reader.checkpoints()))
+                for event in reader.events(with_body=True):
+                    parts.append(repr((event.summary, reader.request(event), event.response, event.body)))
+    return "\n".join(parts)
+
+
+def test_secrets_in_names_positional_arguments_config_files_and_redirects_stay_off_the_disk(
+        tmp_path, recordings, login_server):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AUTORR_", "_AUTORR_"))}
+    env.update(AUTORR_MODE="record", AUTORR_DIR=str(recordings), FAKE_SERVER_URL=login_server,
+               PART_A=SLACK, PART_B=PASSWORD, PART_C=YAML_PASSWORD)
+    done = subprocess.run([sys.executable, str(AGENT)], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert f"password {PASSWORD} is fine" in done.stdout and "200" in done.stdout
+    stored = _everything_stored(recordings)
+    assert "TOOL __main__.login" in stored and "config.yaml" in stored and "/login" in stored
+    assert [s for s in (SLACK, PASSWORD, YAML_PASSWORD, COOKIE, CODE) if s in stored] == []
+    assert f"after-login-{MASK}" in stored and f"sid={MASK}" in stored and f"code={MASK}" in stored
+
+
+def test_a_redirect_chain_loses_its_cookies_and_credential_parameters():
+    from autorr.store._scrubbed import masked_response
+
+    r = Redactor(environ={})
+    response = {"status": 200, "headers": [("content-type", "text/plain")],
+                "redirects": [{"status": 302, "method": "GET", "url": "http://h/login?token=Tok12345678",
+                               "headers": [("Set-Cookie", "sid=abcdef123456; Path=/"),
+                                           ("Location", "https://h/cb?code=Code12345678&state=1")]}],
+                "final": ["GET", "https://h/cb?code=Code12345678&state=1"]}
+    out = masked_response(r, response, SECRET_QUERY_PARAMS)
+    hop = out["redirects"][0]
+    assert hop["url"] == f"http://h/login?token={MASK}"
+    assert hop["headers"] == [("Set-Cookie", f"sid={MASK}; Path=/"), ("Location", f"https://h/cb?code={MASK}&state=1")]
+    assert out["final"] == ["GET", f"https://h/cb?code={MASK}&state=1"]
+    assert r.scrub(b"abcdef123456 Code12345678 Tok12345678") == f"{MASK} {MASK} {MASK}".encode()  # learned

@@ -1,0 +1,87 @@
+"""Providers' key formats and the config-file / connection-string / form forms of credentials."""
+
+import json
+
+import pytest
+
+from autorr._config import RedactionLevel
+from autorr._redact import MASK, Redactor
+
+KEYS = [
+    "sk_live_4eC39HqLyjWDarjtT1zdp7dc", "rk_test_51HValueKey0123456789abcdefXYZ", "whsec_0123456789abcdefghijABCDEFGH",
+    "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", "glpat-xXxXxXxXxXxXxXxXxXxX",
+    "npm_1234567890abcdefghijABCDEFGHIJ123456", "pypi-AgEIcHlwaS5vcmcCJGE0ZmY0ZDc2LTVhYzAtNDE4Ni04NTRhLTljMzc5YTNh",
+    "ya29.a0AfH6SMBexampleGoogleOAuthAccessToken0123", "GOCSPX-CredsClientSecret_0123456789",
+    "gsk_abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOP", "r8_abcdefghijklmnopqrstuvwxyz0123456789AB",
+    "pplx-0123456789abcdef0123456789abcdef0123456789abcdef",
+    "xai-abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWX", "key-0123456789abcdef0123456789abcdef",
+    "shpat_0123456789abcdef0123456789abcdef", "dop_v1_" + "0123456789abcdef" * 4,
+    "lin_api_0123456789abcdefghijABCDEFGHIJ0123456789", "secret_0123456789abcdefghijABCDEFGHIJ0123456789a",
+    "ntn_0123456789abcdefghijABCDEFGHIJ0123456789abcd", "tvly-0123456789abcdefghijABCDEFGHIJ",
+    "lsv2_pt_0123456789abcdef0123456789abcdef_0123456789", "pcsk_2ABCDE_0123456789abcdefghijABCDEFGHIJ0123456789abc",
+    "fw_0123456789abcdefghijABCD", "fc-0123456789abcdef0123456789abcdef", "sbp_0123456789abcdef0123456789abcdef01234567",
+    "PMAK-0123456789abcdef01234567-0123456789abcdef0123456789abcdef01",
+    "dp.pt.0123456789abcdefghijABCDEFGHIJ0123456789ab", "sq0atp-0123456789abcdefghijAB",
+    "sk.eyJ1IjoibWFwYm94IiwiYSI6ImNrMTIzNDU2Nzg5MCJ9.abcdefghij0123456789AB", "dapi0123456789abcdef0123456789abcdef",
+    "AGE-SECRET-KEY-1" + "Q" * 58, "hvs.CAESIJ0123456789abcdefghijABCDEFGHIJklmnopqrst",
+    "ATATT3xFfGF0123456789abcdefghijABCDEFGHIJ0123456789abcdefghij",
+    "5512345678:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0",  # Telegram bot
+]
+
+
+@pytest.mark.parametrize("level", [RedactionLevel.MODERATE, RedactionLevel.STRICT])
+def test_provider_keys_are_masked_wherever_they_stand(level):
+    """In prose, in a JSON value, on a line of a file stored as a JSON string (right after
+    a "\\n" escape, where a word boundary does not fall), and JSON-escaped twice."""
+    r = Redactor(level, environ={})
+    for key in KEYS:
+        for text in (f"see {key} here", json.dumps({"x": key}), json.dumps(f"a\n{key}\nb"),
+                     json.dumps(json.dumps(f"a\n{key}")), f"/v1/keys/{key}/rotate"):
+            scrubbed = r.scrub(text.encode())
+            assert key.encode() not in scrubbed and MASK.encode() in scrubbed, (key, text)
+
+
+def test_webhook_urls_lose_their_path_and_keep_their_host():
+    r = Redactor(environ={})
+    hook = b"https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX"
+    assert r.scrub(hook) == f"https://hooks.slack.com/services/{MASK}".encode()
+    assert r.scrub(b"https://discord.com/api/webhooks/123456/abcdefghijklmnopqrstuvwxyz0123456789") == \
+        f"https://discord.com/api/webhooks/{MASK}".encode()
+
+
+def test_credentials_in_config_files_connection_strings_and_forms():
+    r = Redactor(environ={})
+    yaml = "database:\n  host: db\n  password: Yaml9Passw0rd\n- api_key: abcd1234\n{client_secret: Abcdefgh1, x: 1}\n"
+    assert r.scrub(yaml.encode()).decode() == (f"database:\n  host: db\n  password: {MASK}\n- api_key: {MASK}\n"
+                                               f"{{client_secret: {MASK}, x: 1}}\n")
+    # as a file's content is stored: one JSON string
+    assert "Yaml9Passw0rd" not in r.scrub(json.dumps(yaml).encode()).decode()
+    conn = b"Server=db;User Id=sa;Pwd=ConnPwd_7788aa;AccountKey=AzureAcctKey0123456789abcdef=="
+    assert r.scrub(conn) == f"Server=db;User Id=sa;Pwd={MASK};AccountKey={MASK}".encode()
+    part = 'Content-Disposition: form-data; name="password"\r\n\r\nMultipartPw_0123\r\n--b'
+    assert r.scrub(part.encode()) == part.replace("MultipartPw_0123", MASK).encode()
+    assert b"MultipartPw_0123" not in r.scrub(json.dumps(part).encode())
+    assert r.scrub(b'curl -H "Authorization: Basic YWxpY2U6c2VjcmV0cGFzcw==" x') == \
+        f'curl -H "Authorization: Basic {MASK}" x'.encode()
+    assert r.scrub(b"redis://:RedisOnlyPw_a1b2c3@cache:6379/0") == f"redis://:{MASK}@cache:6379/0".encode()
+    for key in (b"-----BEGIN PGP PRIVATE KEY BLOCK-----\nxyz\n-----END PGP PRIVATE KEY BLOCK-----",
+                b"-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA"):  # the second cut short
+        assert r.scrub(b"key: " + key) == f"key: {MASK}".encode()
+    # values found under a name are learned: the same password elsewhere goes too
+    assert r.scrub(b"echo Yaml9Passw0rd") == f"echo {MASK}".encode()
+
+
+def test_what_only_looks_like_a_credential_stays():
+    r = Redactor(environ={})
+    for text in (b"max_tokens: 4096\nprimary_key: id\nsecret: true\npassword: ${DB_PASSWORD}\ntoken_type: bearer",
+                 b"The idea, in short. Secret: keep it between us", b"sort_key: created_at",
+                 b'data: {"usage": {"completion_tokens": 5}, "choices": [{"delta": {"content": "ask the task"}}]}',
+                 b"use the fw_ prefix and npm_ scripts", b"version 1.2:AA"):
+        assert r.scrub(text) == text, text
+
+
+def test_scrubbing_twice_changes_nothing_more():
+    r = Redactor(environ={})
+    for text in (b"password: Yaml9Passw0rd\x94x", b"Pwd=ConnPwd_7788aa\x94", b"/bot5512345678:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0/x"):
+        once = r.scrub(text)
+        assert once != text and r.scrub(once) == once
