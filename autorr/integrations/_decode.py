@@ -78,11 +78,16 @@ def decode_recorded(response: dict[str, Any], parts: list[bytes],
                     chunks: list[tuple[int, int]]) -> tuple[dict[str, Any], list[bytes], list[tuple[int, int]]]:
     """A response teed as received (``response["decode"]``), decoded chunk by chunk with
     each chunk's arrival time kept. A body that does not decode is kept as received,
-    with its ``Content-Encoding``: replay serves the bytes the client got."""
+    with its ``Content-Encoding``: replay serves the bytes the client got.
+
+    ``response["decode"]`` is True, or the encodings the client library undoes itself:
+    one it leaves encoded (httpx2 has no zstd without ``backports.zstd``, autorr has
+    ``zstandard``) is kept as received too, or replay would hand over text where the
+    recorded run got compressed bytes."""
     response = dict(response, headers=text_headers(response.get("headers")))
-    del response["decode"]
+    undone = response.pop("decode")
     encoding, decode = decoder_of(response["headers"])
-    if decode is None:
+    if decode is None or undone is not True and encoding.strip().lower() not in undone:
         return response, parts, chunks
     decoded, timed = [], []
     try:

@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import datetime
 import inspect
+import io
 import json as _json
+import re
 import weakref
 from typing import Any
 from urllib.parse import urlencode
@@ -20,6 +22,7 @@ from urllib.parse import urlencode
 from .._events import Status
 from .._patching import Patch
 from .._session import Serve, active
+from ._calls import encode_bytes
 from ._http import (Pieces, Tee, decide, enter_live, exit_live, exception_class, make_request, rebuild_exception,
                     redirects_meta, response_meta)
 
@@ -115,7 +118,30 @@ def _body(kwargs: dict[str, Any]) -> tuple[bytes, str]:
     if isinstance(data, dict) or isinstance(data, (list, tuple)):
         return urlencode(sorted(dict(data).items()) if isinstance(data, dict) else list(data)).encode(), \
             "application/x-www-form-urlencoded"
-    return repr(data).encode(), ""  # FormData, streams: matched by their shape
+    if type(data).__name__ == "FormData" and isinstance(getattr(data, "_fields", None), list):
+        return _form_fields(data), "multipart/form-data"
+    # Streams, generators, payload objects: matched by their shape. Their repr holds a
+    # memory address (`<generator object at 0x...>`) that differs every run.
+    return _ADDRESS.sub(b"", repr(data).encode()), ""
+
+
+_ADDRESS = re.compile(rb" at 0x[0-9a-fA-F]+")
+
+
+def _form_fields(form: Any) -> bytes:
+    """A FormData as matching sees it: each field's name, filename, headers and value
+    (its bytes when it holds them), in order. The multipart body aiohttp makes from it has
+    a random boundary, and making it consumes the form."""
+    fields = []
+    for options, headers, value in form._fields:
+        if isinstance(value, io.BytesIO):
+            value = value.getvalue()
+        if isinstance(value, (bytes, bytearray)):
+            value = encode_bytes(bytes(value))
+        elif not isinstance(value, str):  # an open file, a payload: by its repr, as above
+            value = _ADDRESS.sub(b"", repr(value).encode()).decode("utf-8", "replace")
+        fields.append([sorted((str(k), str(v)) for k, v in options.items()), sorted(dict(headers).items()), value])
+    return _json.dumps(fields, sort_keys=True).encode()
 
 
 def _build_call(session: Any, method: str, url: Any, kwargs: dict[str, Any]) -> Any:

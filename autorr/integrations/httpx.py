@@ -136,10 +136,17 @@ def _attach_tee(lib: Any, response: Any, handle: Any, streamed: bool, is_async: 
     # received: the writer thread decodes them all (`decode_recorded`).
     handle.set_response({"status": response.status_code, "headers": response.headers.raw,
                          "http_version": ext.get("http_version", b"HTTP/1.1"),
-                         "reason": ext.get("reason_phrase", b""), "streamed": streamed, "decode": True,
+                         "reason": ext.get("reason_phrase", b""), "streamed": streamed, "decode": _undoes(lib),
                          **_redirects(response)})
     tee_sync, tee_async, _, _ = _stream_classes(lib)
     response.stream = (tee_async if is_async else tee_sync)(response.stream, Tee(handle))
+
+
+@functools.lru_cache(maxsize=None)
+def _undoes(lib: Any) -> frozenset[str] | bool:
+    """The Content-Encodings this library decodes (see `decode_recorded`); True: unknown, all."""
+    supported = getattr(getattr(lib, "_decoders", None), "SUPPORTED_DECODERS", None)
+    return frozenset(supported) if supported else True
 
 
 def _redirects(response: Any) -> dict[str, Any]:
@@ -150,16 +157,37 @@ def _redirects(response: Any) -> dict[str, Any]:
                            for hop in response.history), response.request.method, str(response.request.url))
 
 
-def _followed(lib: Any, meta: dict[str, Any]) -> tuple[Any, list[Any]]:
-    """The request a recorded redirect chain ended with, and the responses on the way."""
+def _followed(lib: Any, client: Any, request: Any, meta: dict[str, Any]) -> tuple[Any, list[Any]]:
+    """The request a recorded redirect chain ended with, and the responses on the way.
+
+    Each next request is made from the one before as the client made it live
+    (`_build_redirect_request`: same headers, less what a new origin or a switch to GET
+    drops), not from the recorded method and URL alone: SDKs read their own markers
+    off ``response.request`` (openai's ``with_raw_response`` is a request header), and a
+    bare request sent them down another path than the recorded run took.
+    """
     history = []
+    build = getattr(client, "_build_redirect_request", None)
     for hop in meta["redirects"]:
+        request = _as_sent(lib, request, hop["method"], hop["url"])
         step = lib.Response(hop["status"], headers=[(wire(k), wire(v)) for k, v in hop["headers"]],
-                            stream=lib.ByteStream(b""), request=lib.Request(hop["method"], hop["url"]))
+                            stream=lib.ByteStream(b""), request=request)
         step.read()  # closed, as the client leaves a redirect it followed
         history.append(step)
+        if build is not None:
+            try:
+                request = build(request, step)
+            except Exception:  # a Location it cannot follow now: the recorded hop says where it went
+                pass
     method, url = meta["final"]
-    return lib.Request(method, url), history
+    return _as_sent(lib, request, method, url), history
+
+
+def _as_sent(lib: Any, request: Any, method: str, url: str) -> Any:
+    """``request`` if it is the recorded one, else the recorded one with its headers."""
+    if request.method == method and str(request.url) == url:
+        return request
+    return lib.Request(method, url, headers=request.headers, extensions=request.extensions)
 
 
 @functools.lru_cache(maxsize=None)
@@ -181,7 +209,8 @@ def _headers(lib: Any, triples: list[tuple[bytes, bytes, bytes]]) -> Any:
     return headers
 
 
-def _replay_response(lib: Any, request: Any, decision: Serve, is_async: bool) -> tuple[Any, Form, bytes | None]:
+def _replay_response(lib: Any, client: Any, request: Any, decision: Serve,
+                     is_async: bool) -> tuple[Any, Form, bytes | None]:
     """The replayed Response, the answer's `Form`, and the body when a read can take it
     whole (see `_read_whole`)."""
     event = decision.event
@@ -193,7 +222,7 @@ def _replay_response(lib: Any, request: Any, decision: Serve, is_async: bool) ->
     history: list[Any] = []
     meta = event.response or {}  # none: the call was still waiting when its recording stopped
     if meta.get("redirects"):
-        request, history = _followed(lib, meta)
+        request, history = _followed(lib, client, request, meta)
     response = lib.Response(form.status, headers=_headers(lib, form.headers),
                             stream=(replay_async if is_async else replay_sync)(pieces), request=request,
                             extensions=form.extensions, history=history)  # both copied by Response
@@ -243,7 +272,7 @@ def sync_send(lib: Any):
         if decision is None:
             return wrapped(*args, **kwargs)
         if isinstance(decision, Serve):
-            response, form, whole = _replay_response(lib, request, decision, is_async=False)
+            response, form, whole = _replay_response(lib, instance, request, decision, is_async=False)
             for hook in _replay_hooks(instance, response, form):
                 hook(response)
         else:
@@ -284,7 +313,7 @@ def async_send(lib: Any):
         if decision is None:
             return await wrapped(*args, **kwargs)
         if isinstance(decision, Serve):
-            response, form, whole = _replay_response(lib, request, decision, is_async=True)
+            response, form, whole = _replay_response(lib, instance, request, decision, is_async=True)
             for hook in _replay_hooks(instance, response, form):
                 await hook(response)
         else:

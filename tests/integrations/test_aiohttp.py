@@ -134,3 +134,33 @@ def test_errors_replay_as_their_own_class_with_what_the_agent_reads_of_them(echo
     _stop(srv)
     with autorr.replaying(recordings / "aio.db"):
         assert asyncio.run(agent()) == live
+
+
+def test_a_form_upload_matches_its_recording_whatever_its_boundary(echo_server, recordings):
+    # aiohttp makes the multipart body (random boundary) after autorr has matched; the
+    # form's fields are what matching sees, never the FormData's memory address.
+    import io
+
+    url, srv = echo_server
+
+    async def upload(content):
+        async with aiohttp.ClientSession() as s:
+            form = aiohttp.FormData()
+            form.add_field("file", content, filename="batch.jsonl")
+            form.add_field("notes", io.BytesIO(b"more"), filename="notes.txt", content_type="text/plain")
+            form.add_field("purpose", "batch")
+            async with s.post(url + "/echo", data=form) as r:
+                return (await r.json())["nonce"]
+
+    async def agent():
+        return [await upload(b'{"a": 1}\n'), await upload(b'{"a": 2}\n')]
+
+    with autorr.recording(recordings / "aio.db"):
+        live = asyncio.run(agent())
+    _stop(srv)
+    with autorr.replaying(recordings / "aio.db") as player:
+        assert asyncio.run(agent()) == live
+    assert player.statistics()["matched"] == 2
+    with autorr.replaying(recordings / "aio.db", mode="warn") as player:  # another file's bytes: a miss
+        asyncio.run(upload(b'{"a": 3}\n'))
+    assert player.statistics()["mismatch_count"] == 1
