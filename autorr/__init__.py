@@ -18,6 +18,7 @@ __version__ = "0.1.0"
 _EXPORTS: dict[str, str] = {
     "AutorrError": "._errors",
     "ConfigError": "._errors",
+    "EventCorrupt": "._errors",
     "NotActive": "._errors",
     "OverrideError": "._errors",
     "RecordingCorrupt": "._errors",
@@ -73,7 +74,7 @@ _EXPORTS: dict[str, str] = {
 __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
-    from ._errors import AutorrError, ConfigError, NotActive, OverrideError, RecordingCorrupt, RecordingNotFound, ReplayMismatch, StrictReplayMismatch
+    from ._errors import AutorrError, ConfigError, EventCorrupt, NotActive, OverrideError, RecordingCorrupt, RecordingNotFound, ReplayMismatch, StrictReplayMismatch
     from ._config import Config, Mode, RedactionLevel, ReplayMode, Timing, load_config
     from ._recorder import Manifest, Recorder
     from .replay import Player

@@ -123,8 +123,11 @@ def restore(name: str, id_or_path: str | os.PathLike[str] | None = None) -> Any:
     from ._redact import Redactor
     from .replay._redacted import same_checkpoint
 
-    # Names are stored redacted; this process's rules stand in for the recording's.
-    redactor = functools.partial(Redactor, load_config().redaction_level)
+    # Names are stored redacted; this process's rules stand in for the recording's (made
+    # once, and only if a stored name holds a mask).
+    config = load_config()
+    redactor = functools.lru_cache(maxsize=1)(
+        functools.partial(Redactor, config.redaction_level, patterns=config.redact_sensitive_data))
     for cp in list_checkpoints(id_or_path):
         if same_checkpoint(cp["name"], name, redactor):
             return cp["state"]

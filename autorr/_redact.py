@@ -325,7 +325,9 @@ class Redactor:
             sources += _STRICT_PATTERNS
         # Patterns whose literals are single characters (digits) would match nearly
         # every text: they are checked on their own, not through the anchors.
-        self._patterns = [(re.compile(p), literals, group) for p, literals, group in sources]
+        # A pattern may come compiled, or as an object with re's `sub` (`_redact_formats._OnLines`).
+        self._patterns = [(p if hasattr(p, "sub") else re.compile(p), literals, group)
+                          for p, literals, group in sources]
         self._anchored = [i for i, (_, literals, _) in enumerate(self._patterns) if min(map(len, literals)) > 1]
         self._loose = [i for i in range(len(self._patterns)) if i not in self._anchored]
         self._known_re: re.Pattern[bytes] | None = None

@@ -75,12 +75,10 @@ def run_agent(recordings: Path) -> Callable[..., subprocess.CompletedProcess[str
     return run
 
 
-class _EchoHandler(BaseHTTPRequestHandler):
-    """/echo (JSON back, with a nonce), /sse (chunked events; {"drop": k} breaks the
-    connection after k), /gzip, /redirect/N (N hops to /a), /status/N, anything else."""
+class ReplyHandler(BaseHTTPRequestHandler):
+    """A test server's handler: HTTP/1.1, quiet, and `_send` for a whole answer."""
 
     protocol_version = "HTTP/1.1"
-    hits: list[str] = []
 
     def log_message(self, *args):
         pass
@@ -92,6 +90,13 @@ class _EchoHandler(BaseHTTPRequestHandler):
         self.send_header("content-length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+
+class _EchoHandler(ReplyHandler):
+    """/echo (JSON back, with a nonce), /sse (chunked events; {"drop": k} breaks the
+    connection after k), /gzip, /redirect/N (N hops to /a), /status/N, anything else."""
+
+    hits: list[str] = []
 
     def do_GET(self):
         self.hits.append(self.path)

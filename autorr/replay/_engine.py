@@ -2,9 +2,8 @@
 
 strict: a call with no recorded answer raises `StrictReplayMismatch`;
 warn:   the mismatch is logged and the nearest recorded answer is served;
-hybrid: the call goes live and is recorded into a child recording that names
-        its parent; later lookups try the child first, then the parent.
-Strict and warn never open a network connection.
+hybrid: the call goes live into a child recording that names its parent; later
+        lookups try the child first, then the parent. Strict and warn never go live on a miss.
 """
 
 from __future__ import annotations
@@ -343,7 +342,8 @@ class Player(_session.Scoped):
 
     def checkpoint(self, name: str, state: Any = None) -> None:
         """The agent reached a checkpoint during replay."""
-        if target := self._target is not None and same_checkpoint(self._target["name"], name, self.recording_redactor):
+        target = self._target is not None and same_checkpoint(self._target["name"], name, self.recording_redactor)
+        if target:
             self._live_from_now = True  # exactly where the recording says the new run starts
         if self._child is not None and not target:
             self._child.checkpoint(name, state)

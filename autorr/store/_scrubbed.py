@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote_plus, urlsplit
 
 import orjson
+
+from .._redact import MASK
 
 __all__ = ["masked_response", "scrubbed_json", "scrubbed_jsons", "scrubbed_labels"]
 
@@ -44,13 +46,25 @@ def scrubbed_labels(redactor: Any, labels: dict[str, Any], cache: dict) -> str:
 
 
 def masked_url(redactor: Any, url: str, secret_params: frozenset[str]) -> str:
-    """``url`` with its credential query parameters and ``user:password@`` masked, as a
-    request's own URL is (see `Redactor.url`)."""
+    """``url`` with its credential query parameters and ``user:password@`` masked (and
+    learned), as a request's own URL is (see `Redactor.url`), but otherwise as it was:
+    replay serves a ``Location`` an agent may follow itself, so its other parameters keep
+    their percent-encoding and order, and the URL its ``#fragment``."""
     try:
         query = parse_qsl(urlsplit(url).query, keep_blank_values=True)
     except ValueError:  # not a URL after all: the scrub of the whole row still runs
         return url
-    return redactor.url(url, query, secret_params)[0]
+    masked, masked_query = redactor.url(url, query, secret_params)
+    if masked == url:
+        return url
+    secret = {name for (name, before), (_, after) in zip(query, masked_query) if after != before}
+    base, _, rest = url.partition("?")
+    if not secret:  # only the user:password@ of the part before the query
+        return masked.partition("?")[0] + url[len(base):]
+    raw, hash_, fragment = rest.partition("#")
+    fields = [f"{name}={MASK}" if unquote_plus(name) in secret else field
+              for field in raw.split("&") for name, _, _ in (field.partition("="),)]
+    return masked.partition("?")[0] + "?" + "&".join(fields) + hash_ + fragment
 
 
 def _headers(redactor: Any, headers: Any, secret_params: frozenset[str]) -> list:

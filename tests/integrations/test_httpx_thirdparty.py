@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 import threading
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 import pytest
 
 import autorr
+from conftest import ReplyHandler
 
 openai = pytest.importorskip("openai")
 httpx2 = pytest.importorskip("httpx2")
@@ -23,22 +24,10 @@ def _completion(text: str) -> bytes:
                                                   "message": {"role": "assistant", "content": text}}]}).encode()
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(ReplyHandler):
     """/v1/chat/completions answers 307 to /v2/chat/completions (a proxy that moved);
     /zstd answers a zstd-compressed JSON body, whatever the client accepts."""
 
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):
-        pass
-
-    def _send(self, status, body, headers=()):
-        self.send_response(status)
-        for k, v in headers:
-            self.send_header(k, v)
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
     def do_POST(self):
         self.rfile.read(int(self.headers.get("content-length") or 0))

@@ -6,10 +6,11 @@ import os
 import subprocess
 import sys
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from conftest import ReplyHandler
 
 from autorr._redact import MASK, Redactor
 from autorr.store import Reader
@@ -23,13 +24,8 @@ COOKIE = "HopCookieVal_0a9b8c7d6e"
 CODE = "OAuthCode_4f3e2d1c0bZZ"
 
 
-class _Login(BaseHTTPRequestHandler):
+class _Login(ReplyHandler):
     """/login: a 302 that sets the session cookie and sends to an OAuth-style callback."""
-
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):
-        pass
 
     def do_GET(self):
         if self.path.startswith("/login"):
@@ -37,12 +33,7 @@ class _Login(BaseHTTPRequestHandler):
             status, body = 302, b""
         else:
             headers, status, body = [("content-type", "text/plain")], 200, b"signed in"
-        self.send_response(status)
-        for k, v in headers:
-            self.send_header(k, v)
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        self._send(status, body, headers)
 
 
 @pytest.fixture
@@ -98,3 +89,17 @@ def test_a_redirect_chain_loses_its_cookies_and_credential_parameters():
     assert hop["headers"] == [("Set-Cookie", f"sid={MASK}; Path=/"), ("Location", f"https://h/cb?code={MASK}&state=1")]
     assert out["final"] == ["GET", f"https://h/cb?code={MASK}&state=1"]
     assert r.scrub(b"abcdef123456 Code12345678 Tok12345678") == f"{MASK} {MASK} {MASK}".encode()  # learned
+
+
+def test_a_masked_location_keeps_the_rest_of_the_url_as_it_was():
+    """An agent that follows a replayed Location itself gets the recorded URL but for the
+    credential: other parameters keep their encoding and order, the URL its fragment."""
+    from autorr.store._scrubbed import masked_url
+
+    r = Redactor(environ={})
+    url = "https://app.example/cb?state=a%26b+c&code=Code12345678&next=%2Fhome#section-2"
+    assert masked_url(r, url, SECRET_QUERY_PARAMS) == \
+        f"https://app.example/cb?state=a%26b+c&code={MASK}&next=%2Fhome#section-2"
+    assert masked_url(r, "https://u:Pw12345678@h.example/p?q=%20#f", SECRET_QUERY_PARAMS) == \
+        f"https://u:{MASK}@h.example/p?q=%20#f"
+    assert masked_url(r, "https://h.example/p?q=1#f", SECRET_QUERY_PARAMS) == "https://h.example/p?q=1#f"
