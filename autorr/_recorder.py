@@ -260,14 +260,18 @@ class Recorder(_session.Scoped):
         writer.flush()
         if writer.models:
             writer.set_meta(models=sorted(writer.models))
-        writer.set_meta(ended_at=ended)
+        if self._owner:
+            # A child (forked, or joined) ends while its creator goes on: the recording's end
+            # time and manifest are the creator's to write.
+            writer.set_meta(ended_at=ended)
         writer.close()
         self._writer = None
         interrupted = self._compact() if compact and self._owner and self.config.compression else None
         try:
             self.manifest = self._manifest(ended)
-            self._store_manifest()
-            _alerts.check_storage(self.id, self.manifest.size_bytes, str(self.path))
+            if self._owner:
+                self._store_manifest()
+                _alerts.check_storage(self.id, self.manifest.size_bytes, str(self.path))
         finally:
             if _session.get_default() is self:
                 _session.set_default(None)
@@ -340,8 +344,16 @@ class Recorder(_session.Scoped):
             self._owner = False
             self._open = {}
             # A forked multiprocessing worker leaves through os._exit(): atexit never runs there.
-            util.Finalize(None, self._writer.close, exitpriority=0)
+            util.Finalize(None, self._close_forked, args=(self._writer,), exitpriority=0)
         return self._writer
+
+    def _close_forked(self, writer: Any) -> None:
+        # multiprocessing's exit hook runs before autorr's when the child imported it last
+        # (here, at its first call): the recording is closed in this process then, and
+        # stop_all() must not write into the closed writer.
+        writer.close()
+        if self._writer is writer:
+            self._writer = None
 
     # -- the hot path ---------------------------------------------------------------
     def decide(self, kind: Kind, request: CallRequest, *, output: bool = False) -> "_session.Decision":

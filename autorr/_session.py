@@ -16,8 +16,8 @@ if TYPE_CHECKING:
     from ._recorder import CallHandle
 
 __all__ = [
-    "SUSPENDED", "Decision", "Record", "Scoped", "Serve", "Session", "activate", "active", "deactivate", "get_default",
-    "set_default", "suspend",
+    "SUSPENDED", "Decision", "Record", "Scoped", "Serve", "Session", "activate", "active", "call_in", "deactivate",
+    "get_default", "scoped", "set_default", "suspend",
 ]
 
 
@@ -70,6 +70,20 @@ _default: Any = None
 def active() -> Session | None:
     session = _current.get()
     return session if session is not None else _default
+
+
+def scoped() -> Session | None:
+    """The session activated for this thread / task itself; None where it follows the default."""
+    return _current.get()
+
+
+def call_in(session: Session | None, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+    """``fn(*args, **kwargs)`` with ``session`` as this context's own (None: the default's)."""
+    token = _current.set(session)
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        _current.reset(token)
 
 
 def activate(session: Session) -> contextvars.Token:
