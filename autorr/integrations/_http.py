@@ -11,6 +11,7 @@ from typing import Any, Callable
 from urllib.parse import parse_qsl, urlsplit
 
 from .._events import CallRequest, Kind, Status, find_header, text_headers
+from .._session import active
 from ..replay._form import Form, form_of, wire
 from ._decode import decoded_headers, decoder_of
 
@@ -19,6 +20,7 @@ __all__ = ["Form", "Pieces", "Tee", "async_sleep", "decide", "form_of", "enter_l
 
 log = logging.getLogger("autorr")
 _ERROR = Status.ERROR.value
+_INCOMPLETE = Status.INCOMPLETE.value
 
 
 def make_request(method: str, url: str, headers: list[tuple[str, str]], body: bytes) -> CallRequest:
@@ -235,10 +237,13 @@ class Pieces:
     over would replay (and sleep) a second time.
     """
 
-    __slots__ = ("event", "t0", "preserve", "used", "request")
+    __slots__ = ("event", "t0", "preserve", "used", "request", "call")
 
-    def __init__(self, event: Any, preserve: bool, request: Any = None) -> None:
+    def __init__(self, event: Any, preserve: bool, request: Any = None, call: tuple[str, str] | None = None) -> None:
+        """``request``: the library's, for the errors it is rebuilt into; ``call``: (method,
+        URL) where there is none, to name the call in a mismatch."""
         self.event, self.preserve, self.used, self.request = event, preserve, False, request
+        self.call = call
         self.t0 = time.perf_counter()
 
     def take(self):
@@ -257,9 +262,33 @@ class Pieces:
     def failure(self) -> BaseException | None:
         """The exception the body ended with when recorded, or None."""
         event = self.event
+        if event.status == _INCOMPLETE:
+            return self._cut_short()
         if event.status != _ERROR or not event.error:
             return None
         return rebuild_exception(event.error, **({} if self.request is None else {"request": self.request}))
+
+    def _cut_short(self) -> BaseException | None:
+        """A body whose recording ended before it did (the recording stopped while it was
+        open, or the recorded run dropped it half-read), read past that point: the run has
+        gone where the recording cannot follow. Strict replay fails there (the error, to
+        raise where the caller reads on); warn and hybrid end the body, reported."""
+        session = active()
+        if not hasattr(session, "content_mismatch"):
+            return None
+        method, url = self.call or (str(getattr(self.request, "method", "")), str(getattr(self.request, "url", "")))
+        parts = urlsplit(url)
+        request = CallRequest(method, url, parts.hostname or "", parts.path or "/", [], None, b"")
+        size = len(self.event.body or b"")
+        why = (f"the recorded answer ends after {size} bytes, cut short when recorded (the recorded run stopped "
+               "reading it, or its recording stopped while it was open): there is nothing more to serve"
+               if self.event.response is not None else
+               "the recording stopped before this call's answer arrived: there is no answer to serve")
+        try:
+            session.content_mismatch(Kind.HTTP, request, [why])
+        except BaseException as exc:  # noqa: BLE001 - strict's StrictReplayMismatch, for the reader
+            return exc
+        return None
 
     def sync(self):
         """The pieces, sleeping until each one is due."""
@@ -275,11 +304,22 @@ class Pieces:
 
     async def aio(self):
         fresh = not self.used
+        async for piece in self.paced():
+            yield piece
+        failure = self.failure() if fresh else None
+        if failure is not None:
+            raise failure
+
+    async def paced(self):
+        """The pieces, each when it is due, and no ending (see `aio`)."""
         for piece, due in self.take():
             delay = due - time.perf_counter() if due else 0
             if delay > 0:
                 await async_sleep(delay)
             yield piece
-        failure = self.failure() if fresh else None
-        if failure is not None:
-            raise failure
+
+    def ending(self) -> Any:
+        """How the body ends, for a reader fed ahead of the caller: the recorded error (or
+        None), or, for a body cut short when recorded, `failure` itself, to be called
+        only if the caller reads past the end (a cut-short body is a mismatch only then)."""
+        return self.failure if self.event.status == _INCOMPLETE else self.failure()

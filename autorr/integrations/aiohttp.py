@@ -16,7 +16,7 @@ import io
 import json as _json
 import re
 import weakref
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import urlencode
 
 from .._events import Status
@@ -51,6 +51,11 @@ def _broken_class() -> type:
 
             async def _wait(self, func_name: str) -> None:
                 failure = _FAILURES.pop(id(self), None)
+                if callable(failure):  # decided only now that the caller reads on (`Pieces.ending`)
+                    failure = failure()
+                    if failure is None:
+                        self.feed_eof()
+                        return
                 if failure is not None:
                     # Everything that arrived is read: from here on the reader raises it
                     # itself, on this read and every later one.
@@ -62,8 +67,9 @@ def _broken_class() -> type:
     return _BROKEN_CLASS
 
 
-def _end(content: Any, failure: BaseException | None) -> None:
-    """End a replayed body: at EOF, or with its recorded error once the rest is read."""
+def _end(content: Any, failure: BaseException | Callable[[], BaseException | None] | None) -> None:
+    """End a replayed body: at EOF, or with its recorded error once the rest is read (a
+    callable: the error, or None for EOF, decided then)."""
     if failure is None:
         content.feed_eof()
         return
@@ -270,22 +276,18 @@ def _replay(session: Any, method: str, call: Any, decision: Serve, kwargs: dict[
         session.cookie_jar.update_cookies(response.cookies, url)
     content = StreamReader(_Feed(), 2 ** 16, loop=loop)
     response.content = content
-    pieces = Pieces(event, decision.timing_preserve)
+    pieces = Pieces(event, decision.timing_preserve, call=(method, str(url)))
     if decision.timing_preserve:
         async def feed() -> None:
-            try:
-                async for piece in pieces.aio():
-                    content.feed_data(piece)
-            except Exception as exc:  # the recorded body's own ending
-                _end(content, exc)
-                return
-            content.feed_eof()
+            async for piece in pieces.paced():
+                content.feed_data(piece)
+            _end(content, pieces.ending())
 
         response._autorr_feeder = loop.create_task(feed())
     else:
         for piece, _ in pieces.take():
             content.feed_data(piece)
-        _end(content, pieces.failure())
+        _end(content, pieces.ending())
     check = kwargs.get("raise_for_status")
     if check is None:
         check = getattr(session, "_raise_for_status", False)

@@ -271,7 +271,7 @@ def _replay(req: Any, decision: Serve) -> Any:
     headers = http.client.HTTPMessage()
     for name, value in meta.get("headers") or ():
         headers[name] = value  # appends: repeated headers stay apart
-    pieces = Pieces(event, decision.timing_preserve).sync()
+    pieces = Pieces(event, decision.timing_preserve, call=(req.get_method(), req.full_url)).sync()
     wbits = _ENCODERS.get(meta.get("encoding", ""))
     if wbits and "content-encoding" not in headers:  # decoded when recorded: encode again
         headers["Content-Encoding"] = meta["encoding"]

@@ -14,7 +14,8 @@ from .._events import Status
 
 __all__ = ["Form", "form_of", "wire"]
 
-_ERROR = Status.ERROR.value
+# A body that ends in an error, or was cut short when recorded: read through `Pieces`.
+_ENDS_BADLY = (Status.ERROR.value, Status.INCOMPLETE.value)
 
 
 class Form(NamedTuple):
@@ -53,6 +54,6 @@ def form_of(event: Any) -> Form:
             {"http_version": str(meta.get("http_version", "HTTP/1.1")).encode(),
              "reason_phrase": str(meta.get("reason", "")).encode()},
             datetime.timedelta(microseconds=event.duration_us),
-            None if b"content-encoding" in names or event.status == _ERROR else event.body or b"",
+            None if b"content-encoding" in names or event.status in _ENDS_BADLY else event.body or b"",
             b"set-cookie" in names or any(k.lower() == "set-cookie" for hop in hops for k, _ in hop["headers"]))
     return found

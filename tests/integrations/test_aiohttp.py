@@ -164,3 +164,37 @@ def test_a_form_upload_matches_its_recording_whatever_its_boundary(echo_server, 
     with autorr.replaying(recordings / "aio.db", mode="warn") as player:  # another file's bytes: a miss
         asyncio.run(upload(b'{"a": 3}\n'))
     assert player.statistics()["mismatch_count"] == 1
+
+
+@pytest.mark.parametrize("timing", ["fast", "preserve"])
+def test_a_stream_cut_short_by_the_recordings_stop_fails_strict_replay_only_if_read_past(echo_server, recordings,
+                                                                                          timing):
+    """aiohttp's replayed body is fed ahead of the caller: a body cut short when recorded is
+    a mismatch only once the caller reads past what was recorded (see `Pieces.ending`)."""
+    url, _ = echo_server
+
+    async def record():
+        rec = autorr.Recorder("cut", directory=recordings)
+        async with aiohttp.ClientSession() as s:
+            with rec:
+                r = await s.post(url + "/sse", json={"n": 4, "gap": 0.02})
+                first = await r.content.readline()
+            rest = await r.read()  # live, after the recording stopped
+            r.release()
+        return first, rest
+
+    async def replay(read_on: bool):
+        async with aiohttp.ClientSession() as s:
+            async with s.post(url + "/sse", json={"n": 4, "gap": 0.02}) as r:
+                first = await r.content.readline()
+                return first, (await r.content.read() if read_on else None)
+
+    first, rest = asyncio.run(record())
+    assert first and rest
+    with autorr.replaying(recordings / "cut.db", timing=timing) as player:
+        assert asyncio.run(replay(read_on=False)) == (first, None)
+    assert player.mismatches() == []
+    with autorr.replaying(recordings / "cut.db", timing=timing) as player:
+        with pytest.raises(autorr.StrictReplayMismatch, match="cut short when recorded"):
+            asyncio.run(replay(read_on=True))
+    assert [m["action"] for m in player.mismatches()] == ["raised"]

@@ -489,7 +489,8 @@ def test_endpoint_parts_are_read_once_per_url(libname):
 def test_a_call_still_waiting_when_the_recording_stopped_replays_without_failing_inside_autorr(libname, recordings,
                                                                                              monkeypatch):
     """Stopping a recording finishes the calls under way as incomplete, with no response:
-    replaying one hands the caller a response, not an AttributeError from autorr."""
+    replaying one fails strict with a mismatch that says so (not an AttributeError from
+    autorr, nor a made-up answer); warn hands the caller an empty response."""
     import socket
     import threading
 
@@ -519,7 +520,10 @@ def test_a_call_still_waiting_when_the_recording_stopped_replays_without_failing
         call.join(10)
     server.close()
     with autorr.replaying(recordings / "inflight.db"), lib.Client() as client:
-        assert client.get(url).status_code == 200
+        with pytest.raises(autorr.StrictReplayMismatch, match="stopped before this call's answer arrived"):
+            client.get(url)
+    with autorr.replaying(recordings / "inflight.db", mode="warn"), lib.Client() as client:
+        assert client.get(url).content == b""
 
 
 def test_a_key_in_the_url_path_is_masked_in_the_stored_url_path_and_summary(echo_server, recordings):
@@ -539,3 +543,61 @@ def test_a_key_in_the_url_path_is_masked_in_the_stored_url_path_and_summary(echo
     _stop(echo_server[1])
     with autorr.replaying(recordings / "p.db"), httpx2.Client() as client:
         assert client.get(url).json() == dict(live, path="/bot/[REDACTED]/send")  # the echo held it too
+
+
+def _cut_by_stop(client_lib, url, recordings):
+    """Record a stream, stop the recording after its first chunk, read the rest live."""
+    rec = autorr.Recorder("cut", directory=recordings)
+    with client_lib.Client() as client:
+        with rec:
+            response = client.send(client.build_request("POST", url + "/sse", json={"n": 5, "gap": 0.02}),
+                                   stream=True)
+            chunks = response.iter_raw()
+            first = next(chunks)
+        rest = b"".join(chunks)  # live, after the recording stopped: not in it
+        response.close()
+    return first, rest
+
+
+@pytest.mark.parametrize("libname", LIBS)
+def test_a_stream_cut_short_by_the_recordings_stop_fails_strict_replay_where_it_ends(libname, echo_server,
+                                                                                       recordings):
+    """The recorded run read on live after its recording stopped: a replay that reads past
+    what was recorded has gone where the recording cannot follow. Strict fails there, loudly
+    (not a clean end the agent would take for the whole answer); warn ends the body, reported."""
+    lib = pytest.importorskip(libname)
+    url, _ = echo_server
+    first, rest = _cut_by_stop(lib, url, recordings)
+    assert first and rest
+    with autorr.replaying(recordings / "cut.db") as player, lib.Client() as client:
+        with client.stream("POST", url + "/sse", json={"n": 5, "gap": 0.02}) as response:
+            chunks = response.iter_raw()
+            assert next(chunks) == first
+            with pytest.raises(autorr.StrictReplayMismatch, match="cut short when recorded"):
+                next(chunks)
+    assert [m["action"] for m in player.mismatches()] == ["raised"]
+    with autorr.replaying(recordings / "cut.db", mode="warn") as player, lib.Client() as client:
+        with client.stream("POST", url + "/sse", json={"n": 5, "gap": 0.02}) as response:
+            assert response.read() == first
+    assert [m["action"] for m in player.mismatches()] == ["served_recorded"]
+
+
+def test_a_stream_the_recorded_run_dropped_half_read_replays_as_far_as_it_was_read(echo_server, recordings):
+    """Dropped half-read (no close, no end: incomplete), replayed by the same code: the
+    caller stops where it stopped, and nothing is reported."""
+    import gc
+
+    import httpx2
+
+    url, _ = echo_server
+    with autorr.recording(recordings / "dropped.db"), httpx2.Client() as client:
+        response = client.send(client.build_request("POST", url + "/sse", json={"n": 5}), stream=True)
+        first = next(response.iter_raw())
+        del response
+        gc.collect()
+    with autorr.replaying(recordings / "dropped.db") as player, httpx2.Client() as client:
+        response = client.send(client.build_request("POST", url + "/sse", json={"n": 5}), stream=True)
+        assert next(response.iter_raw()) == first
+        del response
+        gc.collect()
+    assert player.mismatches() == []
