@@ -112,15 +112,21 @@ class _OnLines:
         self.literals = literals
 
     def _lines(self, data: bytes) -> list[tuple[int, int]]:
-        lowered, spans = data.lower(), set()
+        lowered, size, spans = data.lower(), len(data), set()
         for literal in self.literals:
-            at = lowered.find(literal)
+            at, low, newline, backslash = lowered.find(literal), 0, -1, -1
             while at != -1:
-                start = max(data.rfind(b"\n", 0, at), data.rfind(b"\\", 0, at), 0)
-                ends = [end for end in (data.find(b"\n", at), data.find(b"\\", at)) if end != -1]
-                end = min(ends) if ends else len(data)
-                spans.add((start, end))
-                at = lowered.find(literal, end)
+                # Each search bounded by the last line's end, and the next newline / backslash
+                # kept until passed: a JSON body holds no newline, and searching the whole
+                # text around each of 10,000 "key:" took 45 ms in 300 KB (linear now).
+                start = max(data.rfind(b"\n", low, at), data.rfind(b"\\", low, at), low)
+                if newline < at:
+                    newline = data.find(b"\n", at) % (size + 1)  # -1 (none): the end
+                if backslash < at:
+                    backslash = data.find(b"\\", at) % (size + 1)
+                low = min(newline, backslash)
+                spans.add((start, low))
+                at = lowered.find(literal, low)
         return sorted(spans)
 
     def sub(self, repl: Any, data: bytes) -> bytes:
@@ -132,9 +138,10 @@ class _OnLines:
         return b"".join(out) + data[last:] if out else data
 
 
-# "name :" is YAML too, if rare: its own literals, or its line would not be searched.
-_YAML_NAMES = tuple(name + colon for name in (b"key", b"token", b"secret", b"password", b"passwd", b"credential",
-                                                b"credentials") for colon in (b":", b" :"))
+# Every "name[ \t]*:" holds one of these: no blank ("name:"), or a tab, or a blank and
+# then ":", a blank or a tab (aligned keys: "password   : s3cret99").
+_YAML_NAMES = tuple(name + gap for name in (b"key", b"token", b"secret", b"password", b"passwd", b"credential",
+                                             b"credentials") for gap in (b":", b" :", b"\t", b"  ", b" \t"))
 _CONNECTION_NAMES = (b"pwd", b"accountkey", b"account_key", b"account-key", b"sharedaccess", b"shared_access",
                      b"shared-access")
 

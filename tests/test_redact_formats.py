@@ -129,7 +129,8 @@ def test_line_patterns_match_as_a_scan_of_the_whole_text_would():
               b", token: 1234", b"key: value9", b"- db_password: P4ssword!", b"Password: Required 8 chars",
               b"\\n", b"\n", b"\\\"", b" ", b",", b"{", b"}", b"some words", b"Pwd=Secr3t;", b"PWD=/home/u1/p",
               b";AccountKey=abc123==;", b"\\nSharedAccessKey=XyZ12345", b"\\t password:  q1w2e3r4",
-              b"secret:\t\"abc12345\"", b"auth_token :abcd1234", b"\\\\n"]
+              b"secret:\t\"abc12345\"", b"auth_token :abcd1234", b"\\\\n", b"password   : s3cret99",
+              b"api_key\t: Ab12cd34", b"token \t:\tZ9y8x7w6", b"\r\n", b"\\r"]
     line_patterns = [pattern for pattern, _, _ in FORM_PATTERNS if isinstance(pattern, _OnLines)]
     assert len(line_patterns) == 2
     rng = random.Random(7)
@@ -137,3 +138,38 @@ def test_line_patterns_match_as_a_scan_of_the_whole_text_would():
         text = b"".join(rng.choice(pieces) for _ in range(rng.randint(1, 12)))
         for pattern in line_patterns:
             assert pattern.sub(b"[M]", text) == pattern.regex.sub(b"[M]", text), text
+
+
+def test_aligned_yaml_keys_are_masked():
+    """Keys aligned with blanks or tabs before the colon: the literals a line is found by
+    cover every "name[ \\t]*:"."""
+    text = b"user     : admin\npassword : s3cret99x\napi_key\t: Ab12cd34ef\nsecret   : Zz9yy8xx7\n"
+    scrubbed = Redactor().scrub(text)
+    assert b"s3cret99x" not in scrubbed and b"Ab12cd34ef" not in scrubbed and b"Zz9yy8xx7" not in scrubbed
+    assert b"admin" in scrubbed
+
+
+def test_line_patterns_look_at_each_byte_a_bounded_number_of_times():
+    """A JSON body holds no newline: the lines around 2,000 "key:" were each searched for
+    from the start and to the end of the whole text (quadratic: 45 ms a scrub in 300 KB)."""
+    from autorr._redact_formats import FORM_PATTERNS
+
+    class Counted(bytes):
+        looked = 0
+
+        def find(self, sub, start=0, end=None):
+            found = bytes.find(self, sub, start, len(self) if end is None else end)
+            Counted.looked += (len(self) if found == -1 else found) - start
+            return found
+
+        def rfind(self, sub, start=0, end=None):
+            end = len(self) if end is None else end
+            found = bytes.rfind(self, sub, start, end)
+            Counted.looked += end - (start if found == -1 else found)
+            return found
+
+    content = "".join(f"- key: app{i}\n  value: web\n" for i in range(2000))
+    body = Counted(json.dumps({"messages": [{"role": "user", "content": content}]}).encode())
+    yaml = FORM_PATTERNS[0][0]
+    assert b"\n" not in body and len(yaml._lines(body)) == 2000
+    assert Counted.looked < 10 * len(body)

@@ -237,13 +237,16 @@ class Pieces:
     over would replay (and sleep) a second time.
     """
 
-    __slots__ = ("event", "t0", "preserve", "used", "request", "call")
+    __slots__ = ("event", "t0", "preserve", "used", "request", "call", "session")
 
     def __init__(self, event: Any, preserve: bool, request: Any = None, call: tuple[str, str] | None = None) -> None:
         """``request``: the library's, for the errors it is rebuilt into; ``call``: (method,
         URL) where there is none, to name the call in a mismatch."""
         self.event, self.preserve, self.used, self.request = event, preserve, False, request
         self.call = call
+        # The player that served it, for a body cut short when recorded: the caller may read
+        # on in a thread or a context where another session, or none, is active.
+        self.session = active() if event.status == _INCOMPLETE else None
         self.t0 = time.perf_counter()
 
     def take(self):
@@ -273,7 +276,7 @@ class Pieces:
         open, or the recorded run dropped it half-read), read past that point: the run has
         gone where the recording cannot follow. Strict replay fails there (the error, to
         raise where the caller reads on); warn and hybrid end the body, reported."""
-        session = active()
+        session = self.session
         if not hasattr(session, "content_mismatch"):
             return None
         method, url = self.call or (str(getattr(self.request, "method", "")), str(getattr(self.request, "url", "")))

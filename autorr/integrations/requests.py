@@ -9,7 +9,6 @@ teed as the caller reads it (``raw.stream`` / ``raw.read``), decoded, so
 from __future__ import annotations
 
 import datetime
-import weakref
 from typing import Any
 
 import wrapt
@@ -50,11 +49,11 @@ class _RawTee(wrapt.ObjectProxy):  # type: ignore[misc]
     def stream(self, *args: Any, **kwargs: Any):
         return self._self_tee.relay(self.__wrapped__.stream(*args, **kwargs))
 
-    def read(self, *args: Any, **kwargs: Any) -> bytes:
-        data = self.__wrapped__.read(*args, **kwargs)
+    def read(self, amt: int | None = None, *args: Any, **kwargs: Any) -> bytes:
+        data = self.__wrapped__.read(amt, *args, **kwargs)
         if data:
             self._self_tee.chunk(data)
-        else:
+        if not data or amt is None:  # read() without a size reads to the end: no b"" follows
             self._self_tee.end()
         return data
 
@@ -190,8 +189,9 @@ def _adapter_send(module: Any):
         pairs = list((raw_headers if hasattr(raw_headers, "items") else response.headers).items())
         meta = response_meta(response.status_code, pairs, version, response.reason or "", stream)
         handle.set_response(meta)
+        # Dropped half-read, the body ends as `Tee.__del__` says: when the last of its
+        # readers goes, not the Response (`requests.get(url, stream=True).raw` outlives it).
         response.raw = _RawTee(response.raw, Tee(handle))
-        weakref.finalize(response, handle.finish, Status.INCOMPLETE)
         return response
 
     return wrapper

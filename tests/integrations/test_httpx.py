@@ -601,3 +601,23 @@ def test_a_stream_the_recorded_run_dropped_half_read_replays_as_far_as_it_was_re
         del response
         gc.collect()
     assert player.mismatches() == []
+
+
+def test_a_cut_short_stream_read_on_where_its_player_is_not_active_still_fails_strict(echo_server, recordings):
+    """The caller reads on in another context (a consumer thread started before the
+    replay, a callback): the mismatch is the player's that served the call, not nobody's."""
+    import contextvars
+
+    import httpx2
+
+    url, _ = echo_server
+    first, _ = _cut_by_stop(httpx2, url, recordings)
+    with autorr.Player(recordings / "cut.db", mode="strict") as player, httpx2.Client() as client:
+        response = client.send(client.build_request("POST", url + "/sse", json={"n": 5, "gap": 0.02}), stream=True)
+        chunks = response.iter_raw()
+        elsewhere = contextvars.Context()  # no session active there
+        assert elsewhere.run(next, chunks) == first
+        with pytest.raises(autorr.StrictReplayMismatch, match="cut short when recorded"):
+            elsewhere.run(next, chunks)
+        response.close()
+    assert [m["action"] for m in player.mismatches()] == ["raised"]

@@ -107,3 +107,20 @@ def test_mismatch_names_the_json_path(echo_server, recordings):
     with autorr.replaying(recordings / "rq.db"):
         with pytest.raises(autorr.StrictReplayMismatch, match=r"\$\.city: recorded 'Paris', now 'Rome'"):
             requests.post(url + "/echo", json={"city": "Rome"})
+
+
+def test_a_body_read_through_raw_after_its_response_is_dropped_replays_whole(echo_server, recordings):
+    """`requests.get(url, stream=True).raw`: the Response goes at once, the body is read on
+    through `raw`. It was whole when recorded, and replays whole, with no mismatch."""
+    url, srv = echo_server
+
+    def agent():
+        raw = requests.post(url + "/sse", json={"n": 3}, stream=True).raw
+        return raw.read()
+
+    with autorr.recording(recordings / "raw.db"):
+        live = agent()
+    _stop(srv)
+    with autorr.replaying(recordings / "raw.db") as player:
+        assert agent() == live
+    assert player.mismatches() == []

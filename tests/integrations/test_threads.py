@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from autorr.store import Reader
 
 from conftest import _clean_env
@@ -69,3 +71,51 @@ def test_threads_and_pools_record_into_the_agent_that_started_them(echo_server, 
             recorded[name] = sorted(reader.request(e)["json"]["q"] for e in reader.events())
     assert recorded == {"a": ["a-own", "a-pool", "a-thread"], "b": ["b-own", "b-pool", "b-thread"],
                         "c": ["c-executor"], "d": ["d-executor"]}
+
+
+def test_a_thread_started_in_a_session_is_freed_once_it_has_run(tmp_path):
+    """The session's run() is taken off the thread when it ends: the thread (and what it
+    holds) goes with its last reference, not at some later cyclic collection."""
+    import gc
+    import threading
+    import weakref
+
+    import autorr
+
+    class Holder(threading.Thread):
+        def run(self):
+            self.result = bytearray(1000)
+
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        with autorr.Recorder("freed", directory=tmp_path):
+            thread = Holder()
+            thread.start()
+            thread.join()
+            gone = weakref.ref(thread)
+            del thread
+            assert gone() is None
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def test_a_second_start_raises_as_without_autorr_and_wraps_nothing(tmp_path):
+    import threading
+
+    import autorr
+
+    ran = []
+    with autorr.Recorder("twice", directory=tmp_path):
+        thread = threading.Thread(target=lambda: ran.append(1))
+        thread.start()
+        thread.join()
+        with pytest.raises(RuntimeError, match="once"):
+            thread.start()
+        assert "run" not in vars(thread)
+        own = threading.Thread()
+        own.run = lambda: ran.append(2)  # a run() set on the instance is the one that runs
+        own.start()
+        own.join()
+        assert vars(own)["run"]() is None and ran == [1, 2, 2]
