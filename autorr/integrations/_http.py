@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextvars
 import importlib
 import logging
+import threading
 import time
 from typing import Any, Callable
 from urllib.parse import parse_qsl, urlsplit
@@ -228,6 +229,29 @@ class Tee:
             self.handle.finish(Status.INCOMPLETE)
 
 
+# How much longer than the recorded run a daemon thread waits at a cut-short body's end.
+_OUTLIVE_GRACE = 2.0
+
+
+def _wait_as_recorded(t0: float, duration_us: int | None) -> None:
+    """A daemon thread reading past a body cut short when recorded waits there as the
+    recorded run's did: its process ended (the recording stopped at exit) while the thread
+    still waited for the rest. Replayed at once, the thread gets there sooner; ending the
+    process first ends it just the same, with nothing reported. Read past once the recorded
+    run's process would have ended (plus `_OUTLIVE_GRACE`), it is a mismatch: the run went on
+    where the recording cannot follow. The main thread and non-daemon threads keep the
+    process alive and fail at once."""
+    thread = threading.current_thread()
+    if not thread.daemon or thread is threading.main_thread():
+        return
+    deadline = t0 + (duration_us or 0) / 1e6 + _OUTLIVE_GRACE
+    main = threading.main_thread()
+    while main.is_alive() and time.perf_counter() < deadline:
+        main.join(0.05)
+    while not main.is_alive():  # the interpreter is shutting down: it ends this thread
+        time.sleep(0.05)
+
+
 class Pieces:
     """A recorded body, served once, chunk by chunk, at the recorded offsets if asked,
     ending as it ended when recorded: with its error (a dropped connection, a timeout)
@@ -279,6 +303,7 @@ class Pieces:
         session = self.session
         if not hasattr(session, "content_mismatch"):
             return None
+        _wait_as_recorded(self.t0, self.event.duration_us)
         method, url = self.call or (str(getattr(self.request, "method", "")), str(getattr(self.request, "url", "")))
         parts = urlsplit(url)
         request = CallRequest(method, url, parts.hostname or "", parts.path or "/", [], None, b"")

@@ -5,11 +5,15 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import subprocess
+import sys
 import time
 
 import pytest
 
 import autorr
+
+from conftest import _clean_env
 
 LIBS = ["httpx", "httpx2"]
 
@@ -621,3 +625,52 @@ def test_a_cut_short_stream_read_on_where_its_player_is_not_active_still_fails_s
             elsewhere.run(next, chunks)
         response.close()
     assert [m["action"] for m in player.mismatches()] == ["raised"]
+
+
+# A daemon thread still reading a stream when the process exits: the recording stops with
+# the stream open (cut short). The thread reads on in the recorded run, and it would in
+# the replayed one, where the pieces come at once: it must wait there as it did, not fail.
+DAEMON_READER = """
+import sys, threading, time
+import httpx
+
+url, mode = sys.argv[1], sys.argv[2]
+
+def read(out):
+    with httpx.stream("POST", url + "/sse", json={"n": 40, "gap": 0.05}) as response:
+        for chunk in response.iter_raw():
+            out.append(chunk)
+
+got = []
+reader = threading.Thread(target=read, args=(got,), daemon=True)
+reader.start()
+time.sleep(0.4)
+if mode == "join":  # the run goes on waiting for the stream: past what the recording holds
+    reader.join()
+print("main done")
+"""
+
+
+def test_a_daemon_thread_still_streaming_at_exit_replays_without_a_mismatch(echo_server, recordings, tmp_path):
+    url, _ = echo_server
+    agent = tmp_path / "daemon_reader.py"
+    agent.write_text(DAEMON_READER)
+
+    def run(mode, arg):
+        env = _clean_env({"AUTORR_MODE": mode, "AUTORR_DIR": str(recordings)})
+        return subprocess.run([sys.executable, str(agent), url, arg], env=env, capture_output=True, text=True,
+                              timeout=60, check=False)
+
+    recorded = run("record", "exit")
+    assert (recorded.returncode, recorded.stdout) == (0, "main done\n"), recorded.stderr
+    for _ in range(3):  # the replayed reader gets to the cut well before the main thread ends
+        replayed = run("replay", "exit")
+        assert (replayed.returncode, replayed.stdout) == (0, "main done\n"), replayed.stderr
+        assert "autorr" not in replayed.stderr
+    # Read past the cut while the process goes on (here, waiting for the reader): a mismatch,
+    # once the recorded run would have ended; not a hang.
+    started = time.monotonic()
+    diverged = run("replay", "join")
+    assert diverged.returncode != 0
+    assert "cut short when recorded" in diverged.stderr
+    assert time.monotonic() - started < 20
