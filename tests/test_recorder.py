@@ -38,7 +38,8 @@ def test_a_forked_child_ending_normally_leaves_the_recording_to_its_parent(echo_
     done = subprocess.run([sys.executable, str(agent), url + "/ask"], capture_output=True, text=True, timeout=60,
                           env=_clean_env({"AUTORR_MODE": "record", "AUTORR_DIR": str(tmp_path),
                                           "AUTORR_RECORDING_ID": "run"}))
-    assert done.returncode == 0 and done.stderr == "", done.stderr
+    # Python 3.12+ warns of fork() in a threaded process itself: autorr must say nothing.
+    assert done.returncode == 0 and "autorr" not in done.stderr, done.stderr
 
     with Reader(tmp_path / "run.db") as reader:
         assert sorted(reader.request(e)["json"]["q"] for e in reader.events()) == ["after", "before", "child"]
