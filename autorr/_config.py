@@ -401,7 +401,7 @@ def check_recording_id(value: Any, where: str) -> str:
     if (not value or "/" in value or "\\" in value or value in (".", "..") or value.startswith(".")
             or any(ord(c) < 32 or ord(c) == 127 for c in value)):
         raise ConfigError(f"{where}={value!r} is not valid; use letters, digits, '-', '_' or '.'")
-    if len(value.encode("utf-8", "surrogateescape")) > MAX_ID_BYTES:
-        raise ConfigError(f"{where}={value[:40]!r}... is not valid: {len(value.encode('utf-8', 'surrogateescape'))}"
-                          f" bytes long; use at most {MAX_ID_BYTES}")
+    size = len(value.encode("utf-8", "surrogateescape"))
+    if size > MAX_ID_BYTES:
+        raise ConfigError(f"{where}={value[:40]!r}... is not valid: {size} bytes long; use at most {MAX_ID_BYTES}")
     return value

@@ -305,8 +305,7 @@ class Pieces:
             return None
         _wait_as_recorded(self.t0, self.event.duration_us)
         method, url = self.call or (str(getattr(self.request, "method", "")), str(getattr(self.request, "url", "")))
-        parts = urlsplit(url)
-        request = CallRequest(method, url, parts.hostname or "", parts.path or "/", [], None, b"")
+        request = make_request(method, url, [], b"")
         size = len(self.event.body or b"")
         why = (f"the recorded answer ends after {size} bytes, cut short when recorded (the recorded run stopped "
                "reading it, or its recording stopped while it was open): there is nothing more to serve"

@@ -30,16 +30,20 @@ def _payload(name: str, args: tuple, kwargs: dict) -> dict[str, Any]:
 _SECRET_ARG = re.compile(r"secret|passw(?:or)?d|api_?key|credential|private_?key|access_?key|(?:^|_)token$", re.I)
 
 
+def _no_secrets(args: tuple, kwargs: dict) -> list:
+    return []
+
+
 def _secret_values(func: Any) -> Callable[[tuple, dict], list]:
     """What of a call's arguments is under a credential parameter name (none: no work per call)."""
     try:
         signature = inspect.signature(func)
     except (TypeError, ValueError):
-        return lambda args, kwargs: []
+        return _no_secrets
     names = [n for n, p in signature.parameters.items() if _SECRET_ARG.search(n)
              and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
     if not names:
-        return lambda args, kwargs: []
+        return _no_secrets
 
     def values(args: tuple, kwargs: dict) -> list:
         try:

@@ -418,8 +418,8 @@ class Player(_session.Scoped):
 
     def _explain(self, kind: Kind, fingerprint: str, request: CallRequest,
                  occurrence: int) -> tuple[dict[str, Any], tuple[Any, int] | None]:
-        live = redacted_view(_live_view(request), self.recording_redactor())
-        summary = self.recording_redactor().scrub_text(request.summary)  # printed: as it would be stored
+        redactor = self.recording_redactor()
+        live, summary = redacted_view(_live_view(request), redactor), redactor.scrub_text(request.summary)
         details: dict[str, Any] = {
             "type": "no_match", "kind": kind.value, "call": summary, "actual": summary,
             "fingerprint": fingerprint, "occurrence": occurrence, "expected": None, "diff": [],

@@ -54,22 +54,27 @@ ABANDONED_PART_SECONDS = 3600.0
 _BUCKETED = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oss", "r2"})
 
 
-def _bucket_only(url: str) -> bool:
-    """``s3://bucket`` or ``s3://bucket/``: a folder (the bucket's top), never an object."""
+def _bucketed(url: str) -> tuple[str, str, str] | None:
+    """(scheme, bucket, key) of an object store's URL; None for any other URL."""
     scheme, sep, rest = url.partition("://")
-    return bool(sep) and scheme.lower() in _BUCKETED and "/" not in rest.strip("/")
+    if not sep or scheme.lower() not in _BUCKETED:
+        return None
+    bucket, _, key = rest.partition("/")
+    return scheme, bucket, key
 
 
 def _is_folder(url: str) -> bool:
-    return url.endswith("/") or _bucket_only(url)
+    """A URL ending in "/", or ``s3://bucket`` alone (the bucket's top): never an object."""
+    parts = _bucketed(url)
+    return url.endswith("/") or (parts is not None and not parts[2].strip("/"))
 
 
 def _filesystem(url: str, storage_options: Mapping[str, Any] | None) -> tuple[Any, str]:
     if not isinstance(url, str) or not url:
         raise ConfigError(f"url must be a non-empty string such as 's3://bucket/prefix/', not {url!r}")
-    scheme, sep, rest = url.partition("://")
-    if sep and scheme.lower() in _BUCKETED and not rest.split("/", 1)[0]:
-        raise ConfigError(f"{url}: no bucket in the URL; use {scheme}://bucket/prefix/")
+    parts = _bucketed(url)
+    if parts is not None and not parts[1]:
+        raise ConfigError(f"{url}: no bucket in the URL; use {parts[0]}://bucket/prefix/")
     try:
         import fsspec
     except ImportError:
