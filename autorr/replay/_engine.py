@@ -8,8 +8,8 @@ hybrid: the call goes live into a child recording that names its parent; later
 
 from __future__ import annotations
 
-import collections
 import functools
+import itertools
 import logging
 import os
 import threading
@@ -54,6 +54,22 @@ def endpoint_category(kind: Kind, host: str, path: str) -> str | None:
     return category_of(kind, path)
 
 
+def _bump(counters: dict[Any, Any], key: Any) -> int:
+    """Take the next number from ``key``'s counter, from 0: one C call, so threads
+    sharing a player never take the same one, with no lock taken on every replayed call
+    (between two SDK calls a lock's first use costs microseconds)."""
+    counter = counters.get(key)
+    if counter is None:
+        counter = counters.setdefault(key, itertools.count())
+    return next(counter)
+
+
+def _taken(counter: Any) -> int:
+    """How many numbers a counter of `_bump` gave out. `itertools.count` has no public
+    read; its repr is its state ("count(3)")."""
+    return int(repr(counter)[6:-1]) if counter is not None else 0
+
+
 def _live_view(request: CallRequest) -> dict[str, Any]:
     return {"method": request.method, "host": request.host, "path": request.path, "query": request.query,
             "json": request.json, "body": None if request.json is not None else request.body}
@@ -86,15 +102,16 @@ class Player(_session.Scoped):
         self._redactor: Any = None
         self._fingerprint_version = FINGERPRINT_V2
         self._lock = threading.Lock()
-        self._next: dict[tuple[str, str], int] = {}
-        # (what, category, segment) -> calls: one increment per call; `statistics()` sums.
-        self._tally: collections.Counter[tuple[str, str, str]] = collections.Counter()
+        # (kind, fingerprint) -> its occurrences so far; (what, category, segment) -> calls,
+        # summed by `statistics()`; the calls so far: counters of `_bump`, taken lock-free.
+        self._next: dict[tuple[str, str], Any] = {}
+        self._tally: dict[tuple[str, str, str], Any] = {}
+        self._call_numbers = itertools.count()
         self._mismatches: list[dict[str, Any]] = []
         self._child: Any = None
         self.active = False
         self._checkpoints: list[dict[str, Any]] = []  # of the loaded recording, by seq
         self._target: dict[str, Any] | None = None  # replay_from_checkpoint()
-        self._calls = 0
         self._live_from_now = False
 
     # -- loading --------------------------------------------------------------------
@@ -183,7 +200,7 @@ class Player(_session.Scoped):
             self._next.clear()
             self._mismatches.clear()
             self._tally.clear()
-            self._calls = 0
+            self._call_numbers = itertools.count()
             self._live_from_now = False
         if self.config.checkpoint and self._target is None:
             self.from_checkpoint(self.config.checkpoint)
@@ -223,10 +240,8 @@ class Player(_session.Scoped):
         # `_value_`, not `.value`: the enum property is a Python call on every replayed call.
         found = self._exact.get((kind._value_, exact_key(request)))
         key = (kind._value_, found if found is not None else request_fingerprint(request, self._fingerprint_version))
-        with self._lock:
-            occurrence = self._next.get(key, 0)
-            self._next[key] = occurrence + 1
-            self._calls = call_no = self._calls + 1
+        occurrence = _bump(self._next, key)
+        call_no = next(self._call_numbers) + 1
         segment = self._segment_of(call_no) if self._checkpoints else "start"
         target = self._target
         if self._live_from_now or (target is not None and call_no > target["seq"]):
@@ -243,8 +258,7 @@ class Player(_session.Scoped):
             occurrences = index.get(key)
             event_id = occurrences.get(occurrence) if occurrences else None
             if event_id is not None:
-                with self._lock:  # `_count`, inlined: this is every replayed call
-                    self._tally[("matched", category, segment)] += 1
+                _bump(self._tally, ("matched", category, segment))
                 # Before a checkpoint being resumed from, the prefix is served at full speed.
                 preserve = self.timing is Timing.PRESERVE and self._target is None
                 answer = self._answers.get((position, event_id)) or reader.answer(event_id)
@@ -262,12 +276,10 @@ class Player(_session.Scoped):
         fingerprint = self._redacted.find(kind._value_, request)
         if fingerprint is None or fingerprint == key[1]:
             return None
+        # Counted under the recorded fingerprint it is served as. The request's own count
+        # stays: it numbers this request's calls, and its misses come back here.
         matched = (key[0], fingerprint)
-        with self._lock:
-            self._next[key] -= 1
-            occurrence = self._next.get(matched, 0)
-            self._next[matched] = occurrence + 1
-        return self._serve(matched, occurrence, category, segment)
+        return self._serve(matched, _bump(self._next, matched), category, segment)
 
     def recording_redactor(self) -> Any:
         """The redaction the recording was made with (its stored config), else this run's."""
@@ -443,7 +455,7 @@ class Player(_session.Scoped):
             for event in same_call or events:
                 recorded = reader.request(event)
                 # Ties go to an answer not served yet in this run (warn mode serves it).
-                served = self._next.get((kind.value, event.fingerprint), 0) > (event.occurrence or 0)
+                served = _taken(self._next.get((kind.value, event.fingerprint))) > (event.occurrence or 0)
                 score = (*closeness(recorded, live), served)
                 if best is None or score < best[0]:
                     best = (score, reader, event, recorded)
@@ -467,19 +479,18 @@ class Player(_session.Scoped):
 
     # -- statistics -----------------------------------------------------------------
     def _count(self, what: str, category: str, segment: str = "") -> None:
-        with self._lock:
-            self._tally[(what, category, segment)] += 1
+        _bump(self._tally, (what, category, segment))
 
     def _record_mismatch(self, details: dict[str, Any], category: str, segment: str | None = None) -> None:
         # A content mismatch comes after its call was decided: the last call given out.
-        self._count("mismatched", category, self._segment_of(self._calls) if segment is None else segment)
+        self._count("mismatched", category, self._segment_of(_taken(self._call_numbers)) if segment is None else segment)
         with self._lock:
             self._mismatches.append(details)
         _alerts.on_mismatch(self)
 
     def statistics(self) -> dict[str, Any]:
-        with self._lock:
-            tally, total = dict(self._tally), self._calls
+        tally = {key: _taken(counter) for key, counter in dict(self._tally).items()}
+        total = _taken(self._call_numbers)
         stats: dict[str, Any] = {"total": total, "matched": 0, "mismatched": 0, "live": 0, "ignored": 0,
                                  "by_category": {}, "by_segment": {}}
         for (what, category, segment), calls in tally.items():

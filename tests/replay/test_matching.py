@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import sqlite3
+import sys
 
 import httpx2
 import orjson
@@ -227,3 +229,26 @@ def test_a_miss_names_the_live_call_without_the_token_in_its_path(echo_server, r
     with autorr.replaying(recordings / "r.db", mode="warn"):
         httpx2.post(f"{url}/bot{live}/sendMessage", json={"text": "hello"})
     assert "warn mode" in caplog.text and live not in caplog.text
+
+
+def test_threads_replaying_one_request_each_get_their_own_recorded_answer(echo_server, tmp_path):
+    # Replay numbers identical requests without a lock (`_bump`): no answer may be
+    # served twice, or skipped, however the threads interleave.
+    url = echo_server[0] + "/same"
+    with httpx2.Client() as client:
+        with autorr.recording(tmp_path / "r.db"):
+            recorded = [client.post(url, json={"q": 1}).json()["nonce"] for _ in range(120)]
+        served: list[float] = []
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(1e-6)  # hand the GIL over as often as CPython allows
+        try:
+            with autorr.replaying(tmp_path / "r.db") as player:
+                with concurrent.futures.ThreadPoolExecutor(6) as pool:
+                    for nonces in pool.map(lambda _: [client.post(url, json={"q": 1}).json()["nonce"]
+                                                      for _ in range(20)], range(6)):
+                        served += nonces
+        finally:
+            sys.setswitchinterval(interval)
+    assert sorted(served) == sorted(recorded)
+    stats = player.statistics()
+    assert (stats["total"], stats["matched"], stats["by_category"]["http"]["matched"]) == (120, 120, 120)
