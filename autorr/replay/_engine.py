@@ -20,6 +20,7 @@ from .. import _alerts, _session
 from .._config import Config, ReplayMode, Timing, enum_setting, load_config
 from .._errors import ConfigError, EventCorrupt, strict_mismatch
 from .._events import CallRequest, Event, Kind, Status
+from ._counts import bump, taken
 from ._matchers import closeness, explain
 from ._fingerprint import FINGERPRINT_V2, exact_key, request_fingerprint
 from ._form import form_of
@@ -52,22 +53,6 @@ def endpoint_category(kind: Kind, host: str, path: str) -> str | None:
     if kind is Kind.HTTP and is_telemetry(host, path):
         return None
     return category_of(kind, path)
-
-
-def _bump(counters: dict[Any, Any], key: Any) -> int:
-    """Take the next number from ``key``'s counter, from 0: one C call, so threads
-    sharing a player never take the same one, with no lock taken on every replayed call
-    (between two SDK calls a lock's first use costs microseconds)."""
-    counter = counters.get(key)
-    if counter is None:
-        counter = counters.setdefault(key, itertools.count())
-    return next(counter)
-
-
-def _taken(counter: Any) -> int:
-    """How many numbers a counter of `_bump` gave out. `itertools.count` has no public
-    read; its repr is its state ("count(3)")."""
-    return int(repr(counter)[6:-1]) if counter is not None else 0
 
 
 def _live_view(request: CallRequest) -> dict[str, Any]:
@@ -103,7 +88,7 @@ class Player(_session.Scoped):
         self._fingerprint_version = FINGERPRINT_V2
         self._lock = threading.Lock()
         # (kind, fingerprint) -> its occurrences so far; (what, category, segment) -> calls,
-        # summed by `statistics()`; the calls so far: counters of `_bump`, taken lock-free.
+        # summed by `statistics()`; the calls so far: counters of `_counts`, taken lock-free.
         self._next: dict[tuple[str, str], Any] = {}
         self._tally: dict[tuple[str, str, str], Any] = {}
         self._call_numbers = itertools.count()
@@ -240,7 +225,7 @@ class Player(_session.Scoped):
         # `_value_`, not `.value`: the enum property is a Python call on every replayed call.
         found = self._exact.get((kind._value_, exact_key(request)))
         key = (kind._value_, found if found is not None else request_fingerprint(request, self._fingerprint_version))
-        occurrence = _bump(self._next, key)
+        occurrence = bump(self._next, key)
         call_no = next(self._call_numbers) + 1
         segment = self._segment_of(call_no) if self._checkpoints else "start"
         target = self._target
@@ -258,7 +243,7 @@ class Player(_session.Scoped):
             occurrences = index.get(key)
             event_id = occurrences.get(occurrence) if occurrences else None
             if event_id is not None:
-                _bump(self._tally, ("matched", category, segment))
+                bump(self._tally, ("matched", category, segment))
                 # Before a checkpoint being resumed from, the prefix is served at full speed.
                 preserve = self.timing is Timing.PRESERVE and self._target is None
                 answer = self._answers.get((position, event_id)) or reader.answer(event_id)
@@ -279,7 +264,7 @@ class Player(_session.Scoped):
         # Counted under the recorded fingerprint it is served as. The request's own count
         # stays: it numbers this request's calls, and its misses come back here.
         matched = (key[0], fingerprint)
-        return self._serve(matched, _bump(self._next, matched), category, segment)
+        return self._serve(matched, bump(self._next, matched), category, segment)
 
     def recording_redactor(self) -> Any:
         """The redaction the recording was made with (its stored config), else this run's."""
@@ -455,7 +440,7 @@ class Player(_session.Scoped):
             for event in same_call or events:
                 recorded = reader.request(event)
                 # Ties go to an answer not served yet in this run (warn mode serves it).
-                served = _taken(self._next.get((kind.value, event.fingerprint))) > (event.occurrence or 0)
+                served = taken(self._next.get((kind.value, event.fingerprint))) > (event.occurrence or 0)
                 score = (*closeness(recorded, live), served)
                 if best is None or score < best[0]:
                     best = (score, reader, event, recorded)
@@ -479,18 +464,20 @@ class Player(_session.Scoped):
 
     # -- statistics -----------------------------------------------------------------
     def _count(self, what: str, category: str, segment: str = "") -> None:
-        _bump(self._tally, (what, category, segment))
+        bump(self._tally, (what, category, segment))
 
     def _record_mismatch(self, details: dict[str, Any], category: str, segment: str | None = None) -> None:
         # A content mismatch comes after its call was decided: the last call given out.
-        self._count("mismatched", category, self._segment_of(_taken(self._call_numbers)) if segment is None else segment)
+        if segment is None:
+            segment = self._segment_of(taken(self._call_numbers))
+        self._count("mismatched", category, segment)
         with self._lock:
             self._mismatches.append(details)
         _alerts.on_mismatch(self)
 
     def statistics(self) -> dict[str, Any]:
-        tally = {key: _taken(counter) for key, counter in dict(self._tally).items()}
-        total = _taken(self._call_numbers)
+        tally = {key: taken(counter) for key, counter in dict(self._tally).items()}
+        total = taken(self._call_numbers)
         stats: dict[str, Any] = {"total": total, "matched": 0, "mismatched": 0, "live": 0, "ignored": 0,
                                  "by_category": {}, "by_segment": {}}
         for (what, category, segment), calls in tally.items():

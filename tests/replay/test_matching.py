@@ -244,8 +244,10 @@ def test_threads_replaying_one_request_each_get_their_own_recorded_answer(echo_s
         try:
             with autorr.replaying(tmp_path / "r.db") as player:
                 with concurrent.futures.ThreadPoolExecutor(6) as pool:
-                    for nonces in pool.map(lambda _: [client.post(url, json={"q": 1}).json()["nonce"]
-                                                      for _ in range(20)], range(6)):
+                    def agent(_):
+                        return [client.post(url, json={"q": 1}).json()["nonce"] for _ in range(20)]
+
+                    for nonces in pool.map(agent, range(6)):
                         served += nonces
         finally:
             sys.setswitchinterval(interval)
