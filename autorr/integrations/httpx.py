@@ -103,19 +103,14 @@ def _stream_classes(lib: Any) -> tuple[type, type, type, type]:
             finally:
                 self._tee.closed()
 
-    class ReplaySync(lib.SyncByteStream):
-        def __init__(self, pieces: Pieces) -> None:
-            self._pieces = pieces
-
+    # A replayed body is its `Pieces` as this library's stream: one object to make per call.
+    class ReplaySync(Pieces, lib.SyncByteStream):
         def __iter__(self):
-            return self._pieces.sync()
+            return self.sync()
 
-    class ReplayAsync(lib.AsyncByteStream):
-        def __init__(self, pieces: Pieces) -> None:
-            self._pieces = pieces
-
+    class ReplayAsync(Pieces, lib.AsyncByteStream):
         def __aiter__(self):
-            return self._pieces.aio()
+            return self.aio()
 
     return TeeSync, TeeAsync, ReplaySync, ReplayAsync
 
@@ -218,14 +213,13 @@ def _replay_response(lib: Any, client: Any, request: Any, decision: Serve,
         raise rebuild_exception(event.error or {}, request=request)
     form = event.form or form_of(event)  # made at load (see `form_of`)
     _, _, replay_sync, replay_async = _stream_classes(lib)
-    pieces = Pieces(event, decision.timing_preserve, request)
+    pieces = (replay_async if is_async else replay_sync)(event, decision.timing_preserve, request)
     history: list[Any] = []
     meta = event.response or {}  # none: the call was still waiting when its recording stopped
     if meta.get("redirects"):
         request, history = _followed(lib, client, request, meta)
-    response = lib.Response(form.status, headers=_headers(lib, form.headers),
-                            stream=(replay_async if is_async else replay_sync)(pieces), request=request,
-                            extensions=form.extensions, history=history)  # both copied by Response
+    response = lib.Response(form.status, headers=_headers(lib, form.headers), stream=pieces, request=request,
+                            extensions=form.extensions, history=history)  # all three copied by Response
     response.elapsed = form.elapsed
     # Nothing to wait for or to decode: the recorded body is what a read would return.
     return response, form, None if pieces.preserve else form.whole
