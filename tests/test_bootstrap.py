@@ -34,6 +34,24 @@ def test_record_then_replay_with_server_stopped(run_agent, echo_server, recordin
     assert replayed.stdout == recorded.stdout
 
 
+def test_urllib3_used_directly_records_and_replays_with_no_code_change(run_agent, echo_server, recordings):
+    url, srv = echo_server
+    env = {"AGENT_URLLIB3": "FwoGZXIvYXdzEJr//////////wEaDsession-token-value"}
+    recorded = run_agent("plain_http.py", env={"AUTORR_MODE": "record", **env}, url=url)
+    assert recorded.returncode == 0, recorded.stderr
+    assert '{"echo": {"bedrock"' in recorded.stdout
+    (path,) = list_recordings(recordings)
+    with Reader(path) as reader:
+        assert reader.count()[0] == 4
+        (signed,) = [reader.request(e) for e in reader.events() if "bedrock" in str(reader.request(e))]
+    assert dict((k.lower(), v) for k, v in signed["headers"])["x-amz-security-token"] == "[REDACTED]"
+    assert "session-token-value" not in str(signed)
+    _stop(srv)
+    replayed = run_agent("plain_http.py", env={"AUTORR_MODE": "replay", **env}, url=url)
+    assert replayed.returncode == 0, replayed.stderr
+    assert replayed.stdout == recorded.stdout
+
+
 def test_api_key_never_reaches_the_disk(run_agent, echo_server, recordings):
     url, _ = echo_server  # the echo server sends the auth header's key back in its body
     assert run_agent("plain_http.py", env={"AUTORR_MODE": "record"}, url=url).returncode == 0

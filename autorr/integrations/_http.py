@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextvars
 import importlib
+import io
 import logging
 import threading
 import time
@@ -16,7 +17,7 @@ from .._session import active
 from ..replay._form import Form, form_of, wire
 from ._decode import decoded_headers, decoder_of
 
-__all__ = ["Form", "Pieces", "Tee", "async_sleep", "decide", "form_of", "enter_live", "exit_live", "make_request",
+__all__ = ["Form", "Pieces", "PiecesReader", "Tee", "async_sleep", "decide", "form_of", "enter_live", "exit_live", "make_request",
            "exception_class", "rebuild_exception", "redirects_meta", "response_meta", "rewrite_parts", "wire"]
 
 log = logging.getLogger("autorr")
@@ -350,3 +351,25 @@ class Pieces:
         None), or, for a body cut short when recorded, `failure` itself, to be called
         only if the caller reads past the end (a cut-short body is a mismatch only then)."""
         return self.failure if self.event.status == _INCOMPLETE else self.failure()
+
+
+class PiecesReader(io.RawIOBase):
+    """Recorded pieces (an iterator of bytes) as a raw stream: a BufferedReader on it reads
+    as one on the socket does live (read(n) waits for n bytes, read1 does not)."""
+
+    def __init__(self, pieces: Any) -> None:
+        self._pieces, self._left = pieces, memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._left:
+            piece = next(self._pieces, None)
+            if piece is None:
+                return 0
+            self._left = memoryview(piece)
+        n = min(len(buffer), len(self._left))
+        buffer[:n] = self._left[:n]
+        self._left = self._left[n:]
+        return n

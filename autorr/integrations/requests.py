@@ -11,14 +11,13 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
-import wrapt
-
 from .._events import Status
 from .._patching import Patch
 from .._session import Serve, active
 from ._http import (
     Pieces, Tee, decide, enter_live, exit_live, make_request, rebuild_exception, response_meta, rewrite_parts,
 )
+from .urllib3 import RawTee, header_dict
 
 __all__ = ["PATCHES"]
 
@@ -37,37 +36,6 @@ def _body_bytes(request: Any) -> bytes:
     data = data.encode() if isinstance(data, str) else data
     request.body = data
     return data
-
-
-class _RawTee(wrapt.ObjectProxy):  # type: ignore[misc]
-    """urllib3's response, with what the caller reads (decoded) also recorded."""
-
-    def __init__(self, raw: Any, tee: Tee) -> None:
-        super().__init__(raw)
-        self._self_tee = tee
-
-    def stream(self, *args: Any, **kwargs: Any):
-        return self._self_tee.relay(self.__wrapped__.stream(*args, **kwargs))
-
-    def read(self, amt: int | None = None, *args: Any, **kwargs: Any) -> bytes:
-        data = self.__wrapped__.read(amt, *args, **kwargs)
-        if data:
-            self._self_tee.chunk(data)
-        if not data or amt is None:  # read() without a size reads to the end: no b"" follows
-            self._self_tee.end()
-        return data
-
-    def close(self) -> None:
-        try:
-            self.__wrapped__.close()
-        finally:
-            self._self_tee.closed()
-
-    def release_conn(self) -> None:
-        try:
-            self.__wrapped__.release_conn()
-        finally:
-            self._self_tee.closed()
 
 
 class _ReplayRaw:
@@ -106,17 +74,6 @@ class _ReplayRaw:
         pass
 
 
-def _urllib3_headers(pairs: list) -> Any:
-    try:
-        from urllib3 import HTTPHeaderDict
-    except ImportError:  # pragma: no cover - urllib3 < 1.26 keeps it elsewhere
-        from urllib3._collections import HTTPHeaderDict
-    headers = HTTPHeaderDict()
-    for name, value in pairs:
-        headers.add(name, value)
-    return headers
-
-
 class _Original:
     """What requests' cookie extraction reads of http.client's response: its headers."""
 
@@ -140,7 +97,7 @@ def _replay(adapter: Any, request: Any, decision: Serve) -> Any:
     response = Response()
     response.status_code = meta.get("status", 200)
     raw = _ReplayRaw(Pieces(event, decision.timing_preserve, request))
-    raw.headers = _urllib3_headers(meta.get("headers") or [])
+    raw.headers = header_dict(meta.get("headers") or [])
     response.headers = CaseInsensitiveDict(raw.headers)  # repeated headers joined, as requests does
     response.encoding = get_encoding_from_headers(response.headers)
     response.reason = meta.get("reason", "")
@@ -191,7 +148,7 @@ def _adapter_send(module: Any):
         handle.set_response(meta)
         # Dropped half-read, the body ends as `Tee.__del__` says: when the last of its
         # readers goes, not the Response (`requests.get(url, stream=True).raw` outlives it).
-        response.raw = _RawTee(response.raw, Tee(handle))
+        response.raw = RawTee(response.raw, Tee(handle))
         return response
 
     return wrapper

@@ -20,8 +20,8 @@ import wrapt
 from .._events import Status, find_header
 from .._patching import Patch
 from .._session import Serve, active
-from ._http import (Pieces, Tee, decide, enter_live, exception_class, exit_live, make_request, rebuild_exception,
-                    rewrite_parts)
+from ._http import (Pieces, PiecesReader, Tee, decide, enter_live, exception_class, exit_live, make_request,
+                    rebuild_exception, rewrite_parts)
 
 __all__ = ["PATCHES"]
 
@@ -208,28 +208,6 @@ def _record(wrapped: Any, args: tuple, kwargs: dict, handle: Any) -> Any:
     return _LiveResponse(response, Tee(handle), meta)
 
 
-class _Raw(io.RawIOBase):
-    """The recorded pieces as a raw stream; a BufferedReader on it is the response's
-    ``fp``, as one on the socket is live (read(n) waits for n bytes, read1 does not)."""
-
-    def __init__(self, pieces: Any) -> None:
-        self._pieces, self._left = pieces, memoryview(b"")
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        while not self._left:
-            piece = next(self._pieces, None)
-            if piece is None:
-                return 0
-            self._left = memoryview(piece)
-        n = min(len(buffer), len(self._left))
-        buffer[:n] = self._left[:n]
-        self._left = self._left[n:]
-        return n
-
-
 def _encoded(pieces: Any, wbits: int) -> Any:
     """Pieces compressed again, one flushed block per piece, so a stream still streams."""
     import zlib
@@ -284,7 +262,7 @@ def _replay(req: Any, decision: Serve) -> Any:
         # off or was dropped half-read: the header's, as live (the pieces end first).
         length = len(event.body or b"") if event.status == _OK else int(headers["content-length"])
     version = 10 if meta.get("http_version") in ("HTTP/1.0", "HTTP/0.9") else 11
-    response = _response_class()(io.BufferedReader(_Raw(pieces)), req.get_method(), status,
+    response = _response_class()(io.BufferedReader(PiecesReader(pieces)), req.get_method(), status,
                                  meta.get("reason") or "", version, headers, length)
     response.url = req.get_full_url()  # as do_open leaves it
     return response

@@ -14,6 +14,13 @@ with httpx2.Client() as client:
     with client.stream("POST", url + "/sse", json={"n": 3}) as r:
         print([line for line in r.iter_lines() if line])
 print(httpx.get(url + "/plain?x=1").json())
+if os.environ.get("AGENT_URLLIB3"):  # as botocore calls: a pool, signed headers, the body streamed
+    import urllib3
+
+    pool = urllib3.PoolManager().connection_from_url(url)
+    r = pool.urlopen("POST", "/echo", body=b'{"bedrock": 1}', preload_content=False, decode_content=False,
+                     headers={"X-Amz-Security-Token": os.environ["AGENT_URLLIB3"], "content-type": "application/json"})
+    print(b"".join(r.stream(1024)).decode()[:20], r.status)
 if os.environ.get("AGENT_SPAWN_CHILD"):
     import subprocess
 

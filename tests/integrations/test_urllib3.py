@@ -1,0 +1,111 @@
+"""urllib3 used directly (botocore's way), at HTTPConnectionPool.urlopen: every way of
+reading a body, streams, gzip, errors, replay offline; requests on top recorded once."""
+
+from __future__ import annotations
+
+import io
+import time
+
+import pytest
+
+import autorr
+from autorr.store import Reader
+
+urllib3 = pytest.importorskip("urllib3")
+
+
+def _stop(srv):
+    srv.shutdown()
+    srv.server_close()
+
+
+def _agent(url):
+    """The ways callers read a urllib3 response, preloaded or not."""
+    http = urllib3.PoolManager()
+    out = [http.request("GET", url + "/a?x=1").json(),
+           http.request("POST", url + "/echo", json={"q": 1}).json(),
+           http.request("GET", url + "/gzip").json(),
+           http.request("GET", url + "/status/404").status]
+    r = http.request("POST", url + "/sse", json={"n": 4}, preload_content=False)
+    out.append([chunk for chunk in r.stream(32)])
+    r.release_conn()
+    out.append(http.request("POST", url + "/echo", body=b"raw", preload_content=False).json())
+    out.append(http.request("POST", url + "/echo", body=io.BytesIO(b'{"file": 1}'), preload_content=False).read())
+    with http.request("POST", url + "/sse", json={"n": 3}, preload_content=False) as r:
+        out.append(list(r))  # line by line
+    pool = urllib3.HTTPConnectionPool("127.0.0.1", int(url.rsplit(":", 1)[1]))  # a pool, as botocore holds one
+    r = pool.urlopen("POST", "/echo", body=b'{"pool": true}', headers={"Content-Type": "application/json"},
+                     preload_content=False, decode_content=False)
+    out.append(b"".join(iter(lambda: r.read(7), b"")))
+    return out
+
+
+def test_record_then_replay_offline(echo_server, recordings):
+    url, srv = echo_server
+    with autorr.recording(recordings / "u3.db") as rec:
+        live = _agent(url)
+    assert rec.manifest.total_events == 9
+    assert live[2] == {"zipped": True, "nonce": live[2]["nonce"]} and live[3] == 404
+    _stop(srv)
+    with autorr.replaying(recordings / "u3.db") as player:
+        assert _agent(url) == live
+    assert player.statistics()["matched"] == 9 and player.mismatches() == []
+
+
+def test_a_stream_still_streams_while_recording(echo_server, recordings):
+    url, _ = echo_server
+    with autorr.recording(recordings / "u3.db"):
+        started = time.perf_counter()
+        r = urllib3.request("POST", url + "/sse", json={"n": 4, "gap": 0.15}, preload_content=False)
+        chunks = r.stream()
+        first_at = (next(chunks), time.perf_counter() - started)[1]
+        rest = list(chunks)
+    assert first_at < 0.3 and rest
+
+
+def test_requests_on_top_is_recorded_once(echo_server, recordings):
+    requests = pytest.importorskip("requests")
+    url, _ = echo_server
+    with autorr.recording(recordings / "rq.db"):
+        requests.post(url + "/echo", json={"q": 1})
+    with Reader(recordings / "rq.db") as reader:
+        assert len(list(reader.events())) == 1
+
+
+def test_a_connection_error_replays_as_urllib3s_error(recordings):
+    def agent():
+        with pytest.raises(urllib3.exceptions.HTTPError):
+            urllib3.request("GET", "http://127.0.0.1:9/", retries=False, timeout=2)
+
+    with autorr.recording(recordings / "u3.db"):
+        agent()
+    with autorr.replaying(recordings / "u3.db") as player:
+        agent()
+    assert player.statistics()["matched"] == 1
+
+
+def test_a_changed_body_fails_strict_replay(echo_server, recordings):
+    url, srv = echo_server
+    with autorr.recording(recordings / "u3.db"):
+        urllib3.request("POST", url + "/echo", json={"city": "Paris"})
+    _stop(srv)
+    with autorr.replaying(recordings / "u3.db"):
+        with pytest.raises(autorr.StrictReplayMismatch, match=r"\$\.city: recorded 'Paris', now 'Rome'"):
+            urllib3.request("POST", url + "/echo", json={"city": "Rome"})
+
+
+def test_a_body_read_half_and_closed_replays_as_far_as_it_was_read(echo_server, recordings):
+    url, srv = echo_server
+
+    def agent():
+        r = urllib3.request("POST", url + "/sse", json={"n": 5}, preload_content=False)
+        first = r.read(10)
+        r.close()
+        return first
+
+    with autorr.recording(recordings / "u3.db"):
+        live = agent()
+    _stop(srv)
+    with autorr.replaying(recordings / "u3.db") as player:
+        assert agent() == live
+    assert player.mismatches() == []
