@@ -153,9 +153,14 @@ def _body(body: Any) -> bytes:
     return data.encode("utf-8") if isinstance(data, str) else data
 
 
+def _text(value: Any) -> str:
+    return value.decode("latin-1") if isinstance(value, (bytes, bytearray)) else str(value)
+
+
 def _headers(pool: Any, headers: Any) -> list[tuple[str, str]]:
+    """As text: botocore gives some values as bytes (``X-Amz-Date``)."""
     headers = pool.headers if headers is None else headers
-    return [(str(k), str(v)) for k, v in (headers.items() if hasattr(headers, "items") else headers or ())]
+    return [(_text(k), _text(v)) for k, v in (headers.items() if hasattr(headers, "items") else headers or ())]
 
 
 def _record(wrapped: Any, args: tuple, kwargs: dict, handle: Any, preload: bool, decoded: bool) -> Any:

@@ -109,3 +109,28 @@ def test_a_body_read_half_and_closed_replays_as_far_as_it_was_read(echo_server, 
     with autorr.replaying(recordings / "u3.db") as player:
         assert agent() == live
     assert player.mismatches() == []
+
+
+def test_boto3_bedrock_records_and_replays_with_its_signature_masked(echo_server, recordings, monkeypatch):
+    boto3 = pytest.importorskip("boto3")
+    url, srv = echo_server
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+
+    def agent():
+        client = boto3.client("bedrock-runtime", endpoint_url=url)
+        answer = client.invoke_model(modelId="anthropic.claude-3-haiku", body=b'{"messages": [{"content": "hi"}]}')
+        return answer["body"].read()
+
+    with autorr.recording(recordings / "bedrock.db"):
+        live = agent()
+    _stop(srv)
+    with autorr.replaying(recordings / "bedrock.db") as player:
+        assert agent() == live
+    assert player.statistics()["matched"] == 1
+    with Reader(recordings / "bedrock.db") as reader:
+        (request,) = [reader.request(event) for event in reader.events()]
+    headers = {name.lower(): value for name, value in request["headers"]}
+    assert headers["authorization"] == "[REDACTED]" and "AKIAIOSFODNN7EXAMPLE" not in str(request)
+    assert headers["x-amz-date"].endswith("Z") and not headers["x-amz-date"].startswith("b'")  # sent as bytes
