@@ -12,12 +12,14 @@ import time
 from typing import Any, Callable
 from urllib.parse import parse_qsl, urlsplit
 
+import wrapt
+
 from .._events import CallRequest, Kind, Status, find_header, text_headers
 from .._session import active
 from ..replay._form import Form, form_of, wire
 from ._decode import decoded_headers, decoder_of
 
-__all__ = ["Form", "Pieces", "PiecesReader", "Tee", "async_sleep", "decide", "form_of", "enter_live", "exit_live", "make_request",
+__all__ = ["Form", "Pieces", "PiecesReader", "Tee", "TeeProxy", "async_sleep", "call_live", "decide", "form_of", "enter_live", "exit_live", "make_request",
            "exception_class", "rebuild_exception", "redirects_meta", "response_meta", "rewrite_parts", "wire"]
 
 log = logging.getLogger("autorr")
@@ -45,6 +47,18 @@ def enter_live() -> contextvars.Token:
 
 def exit_live(token: contextvars.Token) -> None:
     _inside.reset(token)
+
+
+def call_live(handle: Any, wrapped: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
+    """The real call, marked live (see `enter_live`); what it raises is the recorded answer."""
+    token = enter_live()
+    try:
+        return wrapped(*args, **kwargs)
+    except BaseException as exc:
+        handle.finish(Status.ERROR, exc)
+        raise
+    finally:
+        exit_live(token)
 
 
 def decide(session: Any, build: Callable[..., CallRequest], what: Callable[..., str], *args: Any) -> Any:
@@ -169,6 +183,29 @@ async def async_sleep(delay: float) -> None:
         import asyncio
 
         await asyncio.sleep(delay)
+
+
+class TeeProxy(wrapt.ObjectProxy):  # type: ignore[misc]
+    """A library's live response, its body recorded by a `Tee` as the caller reads it.
+    ``with`` and ``close`` go through the proxy: the response's own ``__enter__`` returns
+    the response itself, whose reads would pass the tee by."""
+
+    def __init__(self, response: Any, tee: "Tee") -> None:
+        super().__init__(response)
+        self._self_tee = tee
+
+    def __enter__(self) -> Any:
+        self.__wrapped__.__enter__()
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        try:
+            self.__wrapped__.close()
+        finally:
+            self._self_tee.closed()
 
 
 class Tee:

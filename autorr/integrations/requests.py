@@ -15,7 +15,7 @@ from .._events import Status
 from .._patching import Patch
 from .._session import Serve, active
 from ._http import (
-    Pieces, Tee, decide, enter_live, exit_live, make_request, rebuild_exception, response_meta, rewrite_parts,
+    Pieces, Tee, call_live, decide, make_request, rebuild_exception, response_meta, rewrite_parts,
 )
 from .urllib3 import RawTee, header_dict
 
@@ -131,14 +131,7 @@ def _adapter_send(module: Any):
             request.headers.clear()
             request.headers.update(dict(headers))
             request.headers["Content-Length"] = str(len(request.body))
-        token = enter_live()
-        try:
-            response = wrapped(*args, **kwargs)
-        except BaseException as exc:
-            handle.finish(Status.ERROR, exc)
-            raise
-        finally:
-            exit_live(token)
+        response = call_live(handle, wrapped, args, kwargs)
         version = {10: "HTTP/1.0", 11: "HTTP/1.1", 20: "HTTP/2"}.get(getattr(response.raw, "version", 11), "HTTP/1.1")
         # urllib3 already hands out decoded bytes: keep them, drop Content-Encoding. Its
         # headers keep repeated ones apart (requests joins them: two Set-Cookie in one).

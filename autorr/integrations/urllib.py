@@ -15,12 +15,10 @@ import functools
 import io
 from typing import Any
 
-import wrapt
-
 from .._events import Status, find_header
 from .._patching import Patch
 from .._session import Serve, active
-from ._http import (Pieces, PiecesReader, Tee, decide, enter_live, exception_class, exit_live, make_request,
+from ._http import (Pieces, PiecesReader, Tee, TeeProxy, decide, enter_live, exception_class, exit_live, make_request,
                     rebuild_exception, rewrite_parts)
 
 __all__ = ["PATCHES"]
@@ -110,16 +108,16 @@ def _raised(error: dict[str, Any]) -> BaseException:
         return URLError(rebuild_exception({"type": name, "message": text, "attrs": attrs}))
 
 
-class _LiveResponse(wrapt.ObjectProxy):  # type: ignore[misc]
+class _LiveResponse(TeeProxy):
     """http.client's response, with each piece the caller reads also recorded.
 
-    Iteration, ``readlines`` and ``with`` are routed through this proxy's ``readline``
-    and ``close``: the proxied object's own would read past the tee.
+    Iteration and ``readlines`` are routed through this proxy's ``readline`` (and ``with``
+    through its ``close``): the proxied object's own would read past the tee.
     """
 
     def __init__(self, response: Any, tee: Tee, meta: dict[str, Any]) -> None:
-        super().__init__(response)
-        self._self_tee, self._self_meta, self._self_pieces = tee, meta, 0
+        super().__init__(response, tee)
+        self._self_meta, self._self_pieces = meta, 0
 
     def _self_read(self, method: Any, *args: Any) -> Any:
         tee = self._self_tee
@@ -175,17 +173,6 @@ class _LiveResponse(wrapt.ObjectProxy):  # type: ignore[misc]
             raise StopIteration
         return line
 
-    def __enter__(self) -> Any:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        try:
-            self.__wrapped__.close()
-        finally:
-            self._self_tee.closed()
 
 
 def _record(wrapped: Any, args: tuple, kwargs: dict, handle: Any) -> Any:

@@ -18,12 +18,10 @@ import io
 import json
 from typing import Any
 
-import wrapt
-
 from .._events import Status
 from .._patching import Patch
 from .._session import Serve, active
-from ._http import (Pieces, PiecesReader, Tee, decide, enter_live, exit_live, make_request, rebuild_exception,
+from ._http import (Pieces, PiecesReader, Tee, TeeProxy, call_live, decide, make_request, rebuild_exception,
                     response_meta, rewrite_parts)
 
 __all__ = ["PATCHES", "RawTee", "header_dict"]
@@ -34,14 +32,10 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 _NAMES = ("method", "url", "body", "headers")  # urlopen's first parameters, in order
 
 
-class RawTee(wrapt.ObjectProxy):  # type: ignore[misc]
+class RawTee(TeeProxy):
     """urllib3's response, with what the caller reads also recorded. Every way of
     reading goes through ``read`` or ``stream`` here: urllib3's own ``data``, ``json``,
     ``readinto`` and iteration call the response's methods, not the proxy's."""
-
-    def __init__(self, raw: Any, tee: Tee) -> None:
-        super().__init__(raw)
-        self._self_tee = tee
 
     def stream(self, *args: Any, **kwargs: Any):
         return self._self_tee.relay(self.__wrapped__.stream(*args, **kwargs))
@@ -87,19 +81,6 @@ class RawTee(wrapt.ObjectProxy):  # type: ignore[misc]
             yield from (line + b"\n" for line in lines)
         if pending:
             yield pending
-
-    def __enter__(self) -> "RawTee":  # the response's own returns itself: reads would pass the tee by
-        self.__wrapped__.__enter__()
-        return self
-
-    def __exit__(self, *exc_info: Any) -> None:
-        self.close()
-
-    def close(self) -> None:
-        try:
-            self.__wrapped__.close()
-        finally:
-            self._self_tee.closed()
 
     def release_conn(self) -> None:
         try:
@@ -164,14 +145,7 @@ def _headers(pool: Any, headers: Any) -> list[tuple[str, str]]:
 
 
 def _record(wrapped: Any, args: tuple, kwargs: dict, handle: Any, preload: bool, decoded: bool) -> Any:
-    token = enter_live()
-    try:
-        response = wrapped(*args, **kwargs)
-    except BaseException as exc:
-        handle.finish(Status.ERROR, exc)
-        raise
-    finally:
-        exit_live(token)
+    response = call_live(handle, wrapped, args, kwargs)
     pairs = list(response.headers.items())  # HTTPHeaderDict keeps repeated headers apart
     version, reason = _VERSIONS.get(response.version, "HTTP/1.1"), response.reason or ""
     if decoded:  # the caller gets the body decoded: the headers that said how go
