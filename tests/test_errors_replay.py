@@ -168,6 +168,27 @@ def test_arguments_that_do_not_rebuild_the_same_text_fall_back_to_the_message():
     assert str(replayed) == "[Errno 111] Connection refused"
 
 
+class _NeedsItsConnection(ConnectionError):
+    def __init__(self, conn, message):
+        super().__init__(message)
+        self.conn = conn
+
+
+class _PrintsItsConnection(_NeedsItsConnection):
+    def __str__(self):
+        return f"{self.conn}: {self.args[0]}"
+
+
+def test_a_class_that_wants_more_than_a_message_is_still_that_class_if_it_reads_as_recorded():
+    """urllib3's NewConnectionError(conn, message): botocore tells it apart from its base
+    class. One whose text needs what was not recorded falls back to the nearest base."""
+    record = {"type": f"{__name__}._NeedsItsConnection", "message": "Connection refused", "attrs": {"errno": 111}}
+    replayed = rebuild_exception(record)
+    assert (type(replayed), str(replayed), replayed.errno) == (_NeedsItsConnection, "Connection refused", 111)
+    replayed = rebuild_exception(dict(record, type=f"{__name__}._PrintsItsConnection"))
+    assert (type(replayed), str(replayed)) == (_NeedsItsConnection, "Connection refused")
+
+
 def test_a_secret_in_an_error_argument_is_redacted_like_its_message(tmp_path):
     """Bytes are kept as latin-1 text, not base64: the redaction scanning the stored JSON sees them."""
     from autorr._events import CallRequest, Event

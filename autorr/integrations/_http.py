@@ -142,9 +142,11 @@ def rebuild_exception(error: dict[str, Any], **kwargs: Any) -> BaseException:
     if cls is not None:
         # Its own arguments first (`IncompleteRead(partial)` says how many bytes it read),
         # kept if it then reads as the recorded one did; a recording made before they
-        # were kept has none. Some classes want more than a message (aiohttp's
-        # ClientConnectorError wants the connection key): fall back to the nearest base
-        # class that takes one, so the caller's `except` clauses still match.
+        # were kept has none. Some classes want more than a message (urllib3's
+        # NewConnectionError wants its connection, aiohttp's ClientConnectorError the
+        # connection key): then the class made without its constructor, if it reads as
+        # the recorded one did, else the nearest base class that can be made, so the
+        # caller's `except` clauses still match.
         args = recorded_args(error)
         for candidate in cls.__mro__:
             if candidate in (BaseException, object) or not issubclass(candidate, BaseException):
@@ -152,26 +154,40 @@ def rebuild_exception(error: dict[str, Any], **kwargs: Any) -> BaseException:
             for positional in ((args, (message,)) if candidate is cls and args is not None else ((message,),)):
                 for extra in (kwargs, {}):
                     try:
-                        exc = candidate(*positional, **extra)
+                        exc = _with_attrs(candidate(*positional, **extra), error)
                     except Exception as failed:  # a constructor that checks what it is given
                         if positional is args or isinstance(failed, TypeError):
                             continue
                         raise
-                    for name, value in (error.get("attrs") or {}).items():
-                        if name != "message" and getattr(exc, name, None) is None:
-                            try:
-                                setattr(exc, name, value)
-                            except (AttributeError, TypeError):  # read-only on this class
-                                pass
-                    if positional is args:
-                        try:
-                            same = str(exc) == message
-                        except Exception:  # a __str__ that needs what was not recorded
-                            same = False
-                        if not same:
-                            continue
+                    if positional is args and not _reads_as(exc, message):
+                        continue
                     return exc
+            try:
+                bare = candidate.__new__(candidate)
+                bare.args = (message,)
+            except Exception:  # a class that cannot be made so either
+                continue
+            if _reads_as(_with_attrs(bare, error), message):
+                return bare
     return ConnectionError(f"{error.get('type', '')}: {message} (recorded)")
+
+
+def _with_attrs(exc: BaseException, error: dict[str, Any]) -> BaseException:
+    """``exc`` with the plain attributes the recorded one had (``status``, ``errno``...)."""
+    for name, value in (error.get("attrs") or {}).items():
+        if name != "message" and getattr(exc, name, None) is None:
+            try:
+                setattr(exc, name, value)
+            except (AttributeError, TypeError):  # read-only on this class
+                pass
+    return exc
+
+
+def _reads_as(exc: BaseException, message: str) -> bool:
+    try:
+        return str(exc) == message
+    except Exception:  # a __str__ that needs what was not recorded
+        return False
 
 
 async def async_sleep(delay: float) -> None:

@@ -72,15 +72,20 @@ def test_requests_on_top_is_recorded_once(echo_server, recordings):
         assert len(list(reader.events())) == 1
 
 
-def test_a_connection_error_replays_as_urllib3s_error(recordings):
+def test_a_connection_error_replays_as_the_same_urllib3_error(recordings):
+    """botocore tells errors apart by class (NewConnectionError: EndpointConnectionError;
+    its base ConnectTimeoutError: a timeout), and NewConnectionError wants its connection
+    to be made: replay makes the same class without it."""
     def agent():
-        with pytest.raises(urllib3.exceptions.HTTPError):
+        with pytest.raises(urllib3.exceptions.HTTPError) as caught:
             urllib3.request("GET", "http://127.0.0.1:9/", retries=False, timeout=2)
+        return type(caught.value), str(caught.value)
 
     with autorr.recording(recordings / "u3.db"):
-        agent()
+        live = agent()
     with autorr.replaying(recordings / "u3.db") as player:
-        agent()
+        assert agent() == live
+    assert live[0] is urllib3.exceptions.NewConnectionError
     assert player.statistics()["matched"] == 1
 
 
