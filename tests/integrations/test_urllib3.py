@@ -139,3 +139,65 @@ def test_boto3_bedrock_records_and_replays_with_its_signature_masked(echo_server
     headers = {name.lower(): value for name, value in request["headers"]}
     assert headers["authorization"] == "[REDACTED]" and "AKIAIOSFODNN7EXAMPLE" not in str(request)
     assert headers["x-amz-date"].endswith("Z") and not headers["x-amz-date"].startswith("b'")  # sent as bytes
+
+
+def _event_message(payload: bytes) -> bytes:
+    """One AWS event-stream message (what Bedrock streams): prelude, headers, payload, CRCs."""
+    import binascii
+    import struct
+
+    headers = b"".join(bytes([len(name)]) + name.encode() + b"\x07" + struct.pack(">H", len(value)) + value.encode()
+                       for name, value in ((":event-type", "chunk"), (":message-type", "event"),
+                                           (":content-type", "application/json")))
+    prelude = struct.pack(">II", 12 + len(headers) + len(payload) + 4, len(headers))
+    body = prelude + struct.pack(">I", binascii.crc32(prelude)) + headers + payload
+    return body + struct.pack(">I", binascii.crc32(body))
+
+
+def test_a_bedrock_stream_streams_while_recording_and_replays_at_its_gaps(recordings, monkeypatch):
+    import base64
+    import json
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    from conftest import ReplyHandler
+
+    boto3 = pytest.importorskip("boto3")
+
+    class Bedrock(ReplyHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers["content-length"]))
+            self.send_response(200)
+            self.send_header("content-type", "application/vnd.amazon.eventstream")
+            self.send_header("transfer-encoding", "chunked")
+            self.end_headers()
+            for i in range(4):
+                time.sleep(0.1 if i else 0)
+                chunk = json.dumps({"delta": {"text": f"tok{i} "}, "nonce": time.time()}).encode()
+                data = _event_message(json.dumps({"bytes": base64.b64encode(chunk).decode()}).encode())
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+                self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Bedrock)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    client = boto3.client("bedrock-runtime", endpoint_url=f"http://127.0.0.1:{srv.server_address[1]}")
+
+    def agent():
+        answer = client.invoke_model_with_response_stream(modelId="anthropic.claude-3-haiku", body=b"{}")
+        return [(json.loads(event["chunk"]["bytes"]), time.perf_counter()) for event in answer["body"]]
+
+    with autorr.recording(recordings / "stream.db"):
+        live = agent()
+    _stop(srv)
+    with autorr.replaying(recordings / "stream.db") as player:
+        fast = agent()
+    with autorr.replaying(recordings / "stream.db", timing="preserve"):
+        paced = agent()
+    assert [c for c, _ in fast] == [c for c, _ in paced] == [c for c, _ in live] and len(live) == 4
+    assert live[-1][1] - live[0][1] > 0.25  # each event reached the caller as it came
+    assert fast[-1][1] - fast[0][1] < 0.1 < 0.25 < paced[-1][1] - paced[0][1]
+    assert player.statistics()["matched"] == 1
