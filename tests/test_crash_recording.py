@@ -173,8 +173,11 @@ def test_ctrl_c_during_compaction_at_exit_skips_it_in_one_line(echo_server, tmp_
     agent.write_text(COMPACTED_AT_EXIT)
     env = _clean_env({"AUTORR_MODE": "record", "AUTORR_DIR": str(tmp_path / "recordings"),
                       "AUTORR_RECORDING_ID": "run", "URL": url + "/ask", "PYTHONUNBUFFERED": "1"})
+    # Ctrl-C at its default: a CI job started in the background without job control (`cmd &`
+    # in a script) ignores SIGINT, and Python leaves an inherited SIG_IGN as it is.
     proc = subprocess.Popen([sys.executable, str(agent)], env=env, cwd=tmp_path, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     answers = []
     try:
         for line in proc.stdout:
