@@ -19,8 +19,9 @@ from .._session import active
 from ..replay._form import Form, form_of, wire
 from ._decode import decoded_headers, decoder_of
 
-__all__ = ["Form", "Pieces", "PiecesReader", "Tee", "TeeProxy", "async_sleep", "call_live", "decide", "form_of", "enter_live", "exit_live", "make_request",
-           "exception_class", "rebuild_exception", "redirects_meta", "response_meta", "rewrite_parts", "wire"]
+__all__ = ["Form", "Pieces", "PiecesReader", "Tee", "TeeProxy", "async_sleep", "call_live", "decide", "form_of",
+           "enter_live", "exit_live", "make_request", "exception_class", "rebuild_exception", "redirects_meta",
+           "response_meta", "rewrite_parts", "wire"]
 
 log = logging.getLogger("autorr")
 _ERROR = Status.ERROR.value
@@ -49,13 +50,15 @@ def exit_live(token: contextvars.Token) -> None:
     _inside.reset(token)
 
 
-def call_live(handle: Any, wrapped: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
-    """The real call, marked live (see `enter_live`); what it raises is the recorded answer."""
+def call_live(handle: Any, wrapped: Callable[..., Any], args: tuple, kwargs: dict,
+              stored: Callable[[BaseException], BaseException] | None = None) -> Any:
+    """The real call, marked live (see `enter_live`); what it raises is the recorded answer
+    (as ``stored(exc)`` says, if given)."""
     token = enter_live()
     try:
         return wrapped(*args, **kwargs)
     except BaseException as exc:
-        handle.finish(Status.ERROR, exc)
+        handle.finish(Status.ERROR, exc if stored is None else stored(exc))
         raise
     finally:
         exit_live(token)

@@ -17,24 +17,15 @@ from .._session import Serve, active
 from ._http import (
     Pieces, Tee, call_live, decide, make_request, rebuild_exception, response_meta, rewrite_parts,
 )
-from .urllib3 import RawTee, header_dict
+from .urllib3 import VERSIONS, RawTee, body_bytes, header_dict
 
 __all__ = ["PATCHES"]
 
 
 def _body_bytes(request: Any) -> bytes:
-    body = request.body
-    if body is None:
-        return b""
-    if isinstance(body, str):
-        return body.encode("utf-8")
-    if isinstance(body, (bytes, bytearray)):
-        return bytes(body)
-    # A generator or file upload: read it once, send the bytes (fingerprints need them).
-    data = body.read() if hasattr(body, "read") else b"".join(
-        part.encode() if isinstance(part, str) else part for part in body)
-    data = data.encode() if isinstance(data, str) else data
-    request.body = data
+    data = body_bytes(request.body)
+    if not isinstance(request.body, (bytes, bytearray, str, type(None))):
+        request.body = data  # a generator or file upload, read once: send the bytes read
     return data
 
 
@@ -132,7 +123,7 @@ def _adapter_send(module: Any):
             request.headers.update(dict(headers))
             request.headers["Content-Length"] = str(len(request.body))
         response = call_live(handle, wrapped, args, kwargs)
-        version = {10: "HTTP/1.0", 11: "HTTP/1.1", 20: "HTTP/2"}.get(getattr(response.raw, "version", 11), "HTTP/1.1")
+        version = VERSIONS.get(getattr(response.raw, "version", 11), "HTTP/1.1")
         # urllib3 already hands out decoded bytes: keep them, drop Content-Encoding. Its
         # headers keep repeated ones apart (requests joins them: two Set-Cookie in one).
         raw_headers = getattr(response.raw, "headers", None)

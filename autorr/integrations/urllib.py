@@ -18,7 +18,7 @@ from typing import Any
 from .._events import Status, find_header
 from .._patching import Patch
 from .._session import Serve, active
-from ._http import (Pieces, PiecesReader, Tee, TeeProxy, decide, enter_live, exception_class, exit_live, make_request,
+from ._http import (Pieces, PiecesReader, Tee, TeeProxy, call_live, decide, exception_class, make_request,
                     rebuild_exception, rewrite_parts)
 
 __all__ = ["PATCHES"]
@@ -174,16 +174,8 @@ class _LiveResponse(TeeProxy):
         return line
 
 
-
 def _record(wrapped: Any, args: tuple, kwargs: dict, handle: Any) -> Any:
-    token = enter_live()
-    try:
-        response = wrapped(*args, **kwargs)
-    except BaseException as exc:
-        handle.finish(Status.ERROR, _stored_error(exc))
-        raise
-    finally:
-        exit_live(token)
+    response = call_live(handle, wrapped, args, kwargs, _stored_error)
     # The body as received: the writer thread undoes its Content-Encoding (`decode_recorded`).
     pairs = list(response.headers.items())
     meta = {"status": response.status, "headers": pairs, "http_version": _VERSIONS.get(response.version, "HTTP/1.1"),

@@ -24,10 +24,10 @@ from .._session import Serve, active
 from ._http import (Pieces, PiecesReader, Tee, TeeProxy, call_live, decide, make_request, rebuild_exception,
                     response_meta, rewrite_parts)
 
-__all__ = ["PATCHES", "RawTee", "header_dict"]
+__all__ = ["PATCHES", "VERSIONS", "RawTee", "body_bytes", "header_dict"]
 
-_VERSIONS = {10: "HTTP/1.0", 11: "HTTP/1.1", 20: "HTTP/2"}
-_VERSION_NUMBERS = {text: number for number, text in _VERSIONS.items()}
+VERSIONS = {10: "HTTP/1.0", 11: "HTTP/1.1", 20: "HTTP/2"}  # a response's `version`, as text
+_VERSION_NUMBERS = {text: number for number, text in VERSIONS.items()}
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _NAMES = ("method", "url", "body", "headers")  # urlopen's first parameters, in order
 
@@ -121,14 +121,15 @@ def _url(pool: Any, url: str) -> str:
     return f"{pool.scheme}://{host}{'' if port is None else f':{port}'}{url}"
 
 
-def _body(body: Any) -> bytes:
+def body_bytes(body: Any) -> bytes:
+    """A request body as the bytes sent; a file or generator is read (once: the caller
+    then sends these bytes)."""
     if body is None:
         return b""
     if isinstance(body, str):
         return body.encode("utf-8")
     if isinstance(body, (bytes, bytearray, memoryview)):
         return bytes(body)
-    # A file or generator: read once, sent as the bytes (the fingerprint needs them).
     data = body.read() if hasattr(body, "read") else b"".join(
         part.encode() if isinstance(part, str) else bytes(part) for part in body)
     return data.encode("utf-8") if isinstance(data, str) else data
@@ -147,7 +148,7 @@ def _headers(pool: Any, headers: Any) -> list[tuple[str, str]]:
 def _record(wrapped: Any, args: tuple, kwargs: dict, handle: Any, preload: bool, decoded: bool) -> Any:
     response = call_live(handle, wrapped, args, kwargs)
     pairs = list(response.headers.items())  # HTTPHeaderDict keeps repeated headers apart
-    version, reason = _VERSIONS.get(response.version, "HTTP/1.1"), response.reason or ""
+    version, reason = VERSIONS.get(response.version, "HTTP/1.1"), response.reason or ""
     if decoded:  # the caller gets the body decoded: the headers that said how go
         meta = response_meta(response.status, pairs, version, reason, not preload)
     else:
@@ -209,7 +210,7 @@ def _rewritten(pool: Any, url: str, given: dict, body: Any, rewrite: dict,
     global _REWRITES
     import urllib3
 
-    new_url, headers, new_body = rewrite_parts(url, _headers(pool, given.get("headers")), _body(body), rewrite)
+    new_url, headers, new_body = rewrite_parts(url, _headers(pool, given.get("headers")), body_bytes(body), rewrite)
     if _REWRITES is None:
         _REWRITES = urllib3.PoolManager()
     target = _REWRITES.connection_from_url(new_url)
@@ -229,7 +230,7 @@ def _urlopen(module: Any):
         body, read = given.get("body"), []
 
         def request() -> Any:  # not made for a call inside a recorded one (requests'), which passes through
-            read.append(_body(body))
+            read.append(body_bytes(body))
             return make_request(method, url, _headers(instance, given.get("headers")), read[0])
 
         decision = decide(session, request, lambda: f"{method} {url}")
