@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ._recorder import Recorder
 
-__all__ = ["live", "register"]
+__all__ = ["flush_here", "live", "register"]
 
 log = logging.getLogger("autorr")
 
@@ -60,12 +60,21 @@ def _flush_on_sigterm() -> None:
         log.debug("autorr: SIGTERM left as it is: %s", exc)
 
 
+def flush_here(timeout: float) -> None:
+    """Commit what this process's recordings still have queued, before an end that skips
+    atexit (SIGTERM's default, `os._exit`, a fatal signal sent to itself)."""
+    for recorder in list(live):
+        writer = recorder._writer
+        if writer is not None and _here(recorder):
+            try:
+                writer.flush(timeout)
+            except Exception as exc:  # the process is ending anyway: never stop it here
+                log.debug("autorr: could not flush %s: %s", recorder.id, exc)
+
+
 def _on_sigterm(signum: int, frame: Any) -> None:
     try:
-        for recorder in list(live):
-            writer = recorder._writer
-            if writer is not None and _here(recorder):
-                writer.flush(5.0)  # well inside a supervisor's grace period
+        flush_here(5.0)  # well inside a supervisor's grace period
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         os.kill(os.getpid(), signal.SIGTERM)

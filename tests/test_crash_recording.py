@@ -21,8 +21,8 @@ from conftest import FAKE_KEY, _clean_env
 pytest.importorskip("openai")
 
 # A tool-using agent: an LLM call, a streamed one, a tool and a file read, then it waits to be
-# stopped. SLOW_WRITER makes the writer thread sleep between polls for longer than the test
-# runs, so what the calls queued is still queued when the signal comes, on any machine.
+# stopped. SLOW_WRITER holds the writer as a busy one would be (the calls do not wake it and
+# its poll is far away), so what the calls queued is still queued when the signal comes.
 AGENT = """
 import os, signal, sys, time
 import openai
@@ -31,6 +31,7 @@ import autorr
 if os.environ.get("SLOW_WRITER"):
     from autorr.store import _writer
     _writer.POLL_INTERVAL = 3600
+    _writer.Writer.put = lambda self, item: self._pending.append(item)
 if os.environ.get("OWN_HANDLER"):
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(3))
 

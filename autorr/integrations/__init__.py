@@ -12,7 +12,8 @@ from .._patching import Patch, install
 
 __all__ = ["MODULES", "all_patches", "install_all"]
 
-MODULES = ("aiohttp", "asyncio_subprocess", "files", "httpx", "requests", "subprocess", "threads", "urllib", "urllib3")
+MODULES = ("aiohttp", "asyncio_subprocess", "exits", "files", "httpx", "requests", "subprocess", "threads", "urllib",
+           "urllib3")
 
 
 def all_patches() -> tuple[Patch, ...]:

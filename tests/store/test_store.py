@@ -1,5 +1,6 @@
 import sqlite3
 import threading
+import time
 
 import pytest
 
@@ -299,3 +300,22 @@ def test_what_is_queued_behind_the_stop_is_written_and_no_flush_is_left_waiting(
     assert barrier.done.is_set()
     with Reader(path) as reader:
         assert reader.count()[0] == MAX_BATCH + 50
+
+
+def test_a_call_put_while_the_writer_waits_is_committed_at_once(tmp_path, monkeypatch):
+    """The calls just before a crash are the ones worth replaying: a finished call wakes
+    the waiting writer (its bell), rather than waiting for the next poll."""
+    from autorr.store import _writer
+
+    monkeypatch.setattr(_writer, "POLL_INTERVAL", 3600)
+    writer = Writer(tmp_path / "r.db", redactor=Redactor(environ={}))
+    try:
+        for i in range(3):
+            time.sleep(0.05)  # the writer is waiting again (its gathering rest is 25 ms)
+            writer.put(_event(i, [{"role": "user", "content": f"m{i}"}]))
+            deadline = time.monotonic() + 10
+            while writer.events_written <= i:
+                assert time.monotonic() < deadline, f"call {i} still queued"
+                time.sleep(0.005)
+    finally:
+        writer.close()
