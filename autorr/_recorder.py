@@ -266,7 +266,9 @@ class Recorder(_session.Scoped):
             writer.set_meta(ended_at=ended)
         writer.close()
         self._writer = None
-        interrupted = self._compact() if compact and self._owner and self.config.compression else None
+        interrupted = self._rescrub() if self._owner else None
+        if interrupted is None and compact and self._owner and self.config.compression:
+            interrupted = self._compact()
         try:
             self.manifest = self._manifest(ended)
             if self._owner:
@@ -290,6 +292,22 @@ class Recorder(_session.Scoped):
             if size == self.manifest.size_bytes:
                 return
             self.manifest = dataclasses.replace(self.manifest, size_bytes=size)
+
+    def _rescrub(self) -> BaseException | None:
+        """Mask the values learned during the run where the file still holds them (see
+        `store._rescrub`); returns a Ctrl-C (or `sys.exit`) that came meanwhile."""
+        from .store._rescrub import rescrub
+
+        try:
+            rescrub(self.path, self.redactor)
+        except Exception as exc:  # the recording is complete without it
+            log.warning("autorr: could not mask secrets learned late in %s: %s", self.path, exc)
+        except (KeyboardInterrupt, SystemExit) as exc:  # rolled back: the file is as it was
+            self._compaction_skipped = True
+            log.warning("autorr: masking secrets learned late in %s was interrupted; a copy stored before autorr "
+                        "learned it may remain", self.path)
+            return exc
+        return None
 
     def _compact(self) -> BaseException | None:
         """Compact the closed file; returns a Ctrl-C (or `sys.exit`) that came meanwhile."""

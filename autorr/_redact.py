@@ -350,6 +350,10 @@ class Redactor:
         still clean (the writer keeps the scrubbed summaries of an agent's few endpoints)."""
         return len(self._known_list)
 
+    def known(self) -> re.Pattern[bytes] | None:
+        """The values learned so far as one pattern (longest first); None before the first."""
+        return self._known_re
+
     def learn_environ(self, env: Mapping[str, str]) -> None:
         """Learn the values of an environment's credential variables (one handed to a subprocess)."""
         self.learn(v for k, v in list(env.items()) if _SECRET_ENV.search(k))

@@ -103,3 +103,30 @@ def test_a_masked_location_keeps_the_rest_of_the_url_as_it_was():
     assert masked_url(r, "https://u:Pw12345678@h.example/p?q=%20#f", SECRET_QUERY_PARAMS) == \
         f"https://u:{MASK}@h.example/p?q=%20#f"
     assert masked_url(r, "https://h.example/p?q=1#f", SECRET_QUERY_PARAMS) == "https://h.example/p?q=1#f"
+
+
+LATE_KEY = "q7ZrX2mWv9LkT4pNc8HsB3dF"  # no known format, and first seen under no name
+LATE_AGENT = """
+import os, subprocess, urllib.request
+from pathlib import Path
+
+key = Path("key.txt").read_text().strip()             # stored before autorr knows it is a key
+print(subprocess.run(["echo", "using", key], capture_output=True, text=True).stdout.strip())
+request = urllib.request.Request(os.environ["FAKE_SERVER_URL"] + "/login", headers={"Authorization": "Bearer " + key})
+print(urllib.request.urlopen(request).status)         # learned here, from its header
+"""
+
+
+def test_a_key_stored_before_it_was_learned_is_masked_when_the_recording_stops(tmp_path, recordings, login_server):
+    (tmp_path / "agent.py").write_text(LATE_AGENT)
+    (tmp_path / "key.txt").write_text(LATE_KEY + "\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AUTORR_", "_AUTORR_"))}
+    env.update(AUTORR_MODE="record", AUTORR_DIR=str(recordings), FAKE_SERVER_URL=login_server)
+    done = subprocess.run([sys.executable, "agent.py"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert f"using {LATE_KEY}" in done.stdout
+    stored = _everything_stored(recordings)
+    assert "key.txt" in stored and "echo" in stored
+    assert LATE_KEY not in stored
+    assert f"using {MASK}" in stored
