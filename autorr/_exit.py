@@ -45,19 +45,25 @@ def _here(recorder: "Recorder") -> bool:
     return recorder._pid == _recorder._pid
 
 
+# Sent from outside to end a process, and by default ending it without atexit: SIGTERM
+# (docker stop, Kubernetes, `timeout`) and SIGHUP (the terminal closed under it).
+_ENDING = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
 def _flush_on_sigterm() -> None:
-    """SIGTERM's default action (docker stop, Kubernetes, `timeout`) skips atexit and loses the
-    calls still queued for the writer. Where nothing handles SIGTERM, they are committed first,
-    then the process dies of SIGTERM as it would have; a program's own handler is left alone."""
+    """The default action of SIGTERM and SIGHUP skips atexit and loses the calls still queued
+    for the writer. Where nothing handles them, they are committed first, then the process
+    dies of the signal as it would have; a program's own handler is left alone."""
     global _sigterm_tried
     if threading.current_thread() is not threading.main_thread():  # signal() works there only
         return
     _sigterm_tried = True
-    try:
-        if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-            signal.signal(signal.SIGTERM, _on_sigterm)
-    except (ValueError, OSError, AttributeError) as exc:  # an embedded interpreter, no SIGTERM
-        log.debug("autorr: SIGTERM left as it is: %s", exc)
+    for signum in _ENDING:
+        try:
+            if signal.getsignal(signum) is signal.SIG_DFL:
+                signal.signal(signum, _on_sigterm)
+        except (ValueError, OSError, AttributeError) as exc:  # an embedded interpreter
+            log.debug("autorr: signal %s left as it is: %s", signum, exc)
 
 
 def flush_here(timeout: float) -> None:
@@ -76,8 +82,8 @@ def _on_sigterm(signum: int, frame: Any) -> None:
     try:
         flush_here(5.0)  # well inside a supervisor's grace period
     finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGTERM)
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
 
 
 def stop_all() -> None:

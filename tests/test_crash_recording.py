@@ -81,13 +81,15 @@ def _replay(tmp_path: Path, server) -> subprocess.CompletedProcess[str]:
                           cwd=tmp_path, capture_output=True, text=True, timeout=60)
 
 
-@pytest.mark.parametrize(("own_handler", "status"), [("", -signal.SIGTERM), ("1", 3)])
-def test_sigterm_right_after_the_calls_keeps_them_all(llm_server, tmp_path, own_handler, status):
-    """docker stop, Kubernetes and `timeout` send SIGTERM: the calls still queued for the writer
-    are committed before the process dies of it (with the status it would have had), and a
-    program's own SIGTERM handler is left as it is."""
+@pytest.mark.parametrize(("signum", "own_handler", "status"),
+                         [(signal.SIGTERM, "", -signal.SIGTERM), (signal.SIGTERM, "1", 3),
+                          (signal.SIGHUP, "", -signal.SIGHUP)], ids=["sigterm", "own-handler", "sighup"])
+def test_sigterm_right_after_the_calls_keeps_them_all(llm_server, tmp_path, signum, own_handler, status):
+    """docker stop, Kubernetes and `timeout` send SIGTERM, a closed terminal SIGHUP: the calls
+    still queued for the writer are committed before the process dies of it (with the status
+    it would have had), and a program's own SIGTERM handler is left as it is."""
     proc, lines = _start(tmp_path, _env(tmp_path, llm_server, "record", SLOW_WRITER="1", OWN_HANDLER=own_handler))
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(signum)
     assert proc.wait(30) == status, proc.stderr.read()
 
     with Reader(tmp_path / "recordings" / "run.db") as reader:
