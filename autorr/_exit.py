@@ -1,4 +1,4 @@
-"""Recordings still open when the process ends: stopped at exit, flushed on SIGTERM.
+"""Recordings still open when the process ends: stopped at exit, flushed on SIGTERM and SIGHUP.
 
 The host program comes first here too: whatever happens while a recording is closed at
 exit (an error, or Ctrl-C while its compaction trains a dictionary) ends in one line on
@@ -25,7 +25,7 @@ log = logging.getLogger("autorr")
 # Recorders still open at interpreter exit are stopped, so the last events land.
 live: "weakref.WeakSet[Recorder]" = weakref.WeakSet()
 _registered = False
-_sigterm_tried = False  # a recording started off the main thread cannot set it: the next one tries
+_signals_tried = False  # a recording started off the main thread cannot set it: the next one tries
 
 
 def register(recorder: "Recorder") -> None:
@@ -34,8 +34,8 @@ def register(recorder: "Recorder") -> None:
     if not _registered:
         _registered = True
         atexit.register(stop_all)
-    if not _sigterm_tried:
-        _flush_on_sigterm()
+    if not _signals_tried:
+        _handle_ending_signals()
 
 
 def _here(recorder: "Recorder") -> bool:
@@ -50,18 +50,18 @@ def _here(recorder: "Recorder") -> bool:
 _ENDING = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
-def _flush_on_sigterm() -> None:
+def _handle_ending_signals() -> None:
     """The default action of SIGTERM and SIGHUP skips atexit and loses the calls still queued
     for the writer. Where nothing handles them, they are committed first, then the process
     dies of the signal as it would have; a program's own handler is left alone."""
-    global _sigterm_tried
+    global _signals_tried
     if threading.current_thread() is not threading.main_thread():  # signal() works there only
         return
-    _sigterm_tried = True
+    _signals_tried = True
     for signum in _ENDING:
         try:
             if signal.getsignal(signum) is signal.SIG_DFL:
-                signal.signal(signum, _on_sigterm)
+                signal.signal(signum, _flush_then_die)
         except (ValueError, OSError, AttributeError) as exc:  # an embedded interpreter
             log.debug("autorr: signal %s left as it is: %s", signum, exc)
 
@@ -78,7 +78,7 @@ def flush_here(timeout: float) -> None:
                 log.debug("autorr: could not flush %s: %s", recorder.id, exc)
 
 
-def _on_sigterm(signum: int, frame: Any) -> None:
+def _flush_then_die(signum: int, frame: Any) -> None:
     try:
         flush_here(5.0)  # well inside a supervisor's grace period
     finally:

@@ -226,7 +226,7 @@ t = threading.Thread(target=lambda: autorr.Recorder("a", directory=%r).start())
 t.start(); t.join()
 assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # signal() works on the main thread only
 autorr.Recorder("b", directory=%r).start()
-print(signal.getsignal(signal.SIGTERM) is _exit._on_sigterm)
+print(signal.getsignal(signal.SIGTERM) is _exit._flush_then_die)
 """ % (str(tmp_path), str(tmp_path))
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
                             env=_clean_env({}))
