@@ -63,7 +63,9 @@ def _signalling(target: str):
                     to_self, sig = True, args[0] if args else kwargs.get("signalnum")
                 else:
                     who, sig = args[:2] if len(args) >= 2 else (args[0], kwargs.get("signal"))
-                    to_self = who in ((os.getpid(), 0) if target == "pid" else (0, os.getpgrp()))
+                    group = os.getpgrp()
+                    # kill(): this process, its group (0 or -group) or every process (-1)
+                    to_self = who in ((os.getpid(), 0, -group, -1) if target == "pid" else (0, group))
                 mine = to_self and _ends_process(sig)
             except Exception:  # odd arguments: the call itself says what is wrong
                 mine = False

@@ -14,7 +14,7 @@ from typing import Any
 
 from .._errors import RecordingCorrupt
 
-__all__ = ["SCHEMA_VERSION", "connect", "has_table"]
+__all__ = ["SCHEMA_VERSION", "connect", "has_table", "insert_rows"]
 
 SCHEMA_VERSION = 2
 
@@ -100,6 +100,25 @@ class _Connection(sqlite3.Connection):
                 raise
         super().execute(_sql(_CHECKPOINTS))
         return super().execute(sql, parameters)
+
+
+# Rows per INSERT statement: its parameters stay well under SQLite's limit (32,766).
+_ROWS_PER_INSERT = 256
+
+
+def insert_rows(conn: sqlite3.Connection, head: str, rows: list[tuple]) -> None:
+    """``head`` ("INSERT ... INTO t (a, b)") with ``rows``, many rows to a statement.
+
+    `executemany` runs a statement per row, and the sqlite3 module lets go of the GIL for
+    every one: each time, a busy agent thread takes it, and the writer waits up to the
+    5 ms switch interval to get it back. A few statements a batch keep those hand-overs few.
+    """
+    if not rows:
+        return
+    marks = "(" + ",".join("?" * len(rows[0])) + ")"
+    for start in range(0, len(rows), _ROWS_PER_INSERT):
+        part = rows[start:start + _ROWS_PER_INSERT]
+        conn.execute(f"{head} VALUES {','.join([marks] * len(part))}", [value for row in part for value in row])
 
 
 def has_table(conn: sqlite3.Connection, name: str) -> bool:

@@ -37,7 +37,7 @@ from ..replay._fingerprint import (FINGERPRINT_V1, FINGERPRINT_V2, SECRET_QUERY_
 from . import _forks
 from ._codec import BlobSink, headers_ref, split_json, zstd_compress
 from ._growth import Conversations, Growth
-from ._schema import connect
+from ._schema import connect, insert_rows
 from ._scrubbed import masked_response, scrubbed_json, scrubbed_jsons, scrubbed_labels
 from ._segments import segment_path, segment_paths
 
@@ -260,6 +260,8 @@ class Writer:
         while not stop:
             if not pending:
                 self._bell.acquire(timeout=POLL_INTERVAL)
+            else:  # a ring for what is already here: spent now (no wait, no GIL hand-over), not
+                self._bell.acquire(False)  # left to wake the writer for nothing next time round
             batch = []
             while pending and len(batch) < MAX_BATCH:
                 batch.append(pending.popleft())
@@ -374,7 +376,7 @@ class Writer:
                 self._put_meta(self._conn0, metas)
             conn.execute("BEGIN IMMEDIATE")
             try:
-                conn.executemany("INSERT OR IGNORE INTO blobs (hash, codec, size, data) VALUES (?,?,?,?)", sink.rows)
+                insert_rows(conn, "INSERT OR IGNORE INTO blobs (hash, codec, size, data)", sink.rows)
                 (stored,) = conn.execute("SELECT count(*) FROM events").fetchone() if checkpoints else (0,)
                 for cp, before in checkpoints:
                     conn.execute(
@@ -383,12 +385,8 @@ class Writer:
                         (self.redactor.scrub_text(cp.name), cp.seq, self._events_before + stored + before,
                          cp.created_at, None if cp.state is None else self._json(cp.state), cp.pid),
                     )
-                conn.executemany(
-                    "INSERT INTO events (seq, kind, fingerprint, occurrence, started_at, duration_us, status, summary,"
-                    " request, response, body, chunks, error, meta, labels, pid, exact) VALUES"
-                    " (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    rows,
-                )
+                insert_rows(conn, "INSERT INTO events (seq, kind, fingerprint, occurrence, started_at, duration_us,"
+                            " status, summary, request, response, body, chunks, error, meta, labels, pid, exact)", rows)
                 if conn is self._conn0:
                     self._put_meta(conn, metas)
                 conn.execute("COMMIT")
