@@ -29,16 +29,15 @@ from typing import Any, Callable
 import orjson
 
 from .._errors import AutorrError
-from .._events import CallRequest, Event, text_response
+from .._events import Event
 from .._redact import Redactor
-from .._redact_stream import scrub_deltas
-from ..replay._fingerprint import (FINGERPRINT_V1, FINGERPRINT_V2, SECRET_QUERY_PARAMS, canonical_fingerprint,
-                                   exact_key, request_fingerprint)
+from ..replay._fingerprint import FINGERPRINT_V1, FINGERPRINT_V2
 from . import _forks
-from ._codec import BlobSink, headers_ref, split_json, zstd_compress
-from ._growth import Conversations, Growth
+from ._codec import BlobSink, zstd_compress
+from ._growth import Conversations
+from ._rows import EventRows
 from ._schema import connect, insert_rows
-from ._scrubbed import masked_response, scrubbed_json, scrubbed_jsons, scrubbed_labels
+from ._scrubbed import scrubbed_json
 from ._segments import segment_path, segment_paths
 
 __all__ = ["Checkpoint", "Writer"]
@@ -51,6 +50,7 @@ POLL_INTERVAL = 0.5  # seconds: a backstop; the bell wakes the writer for every 
 # calls) ~27% more CPU than the old 100 ms poll; with this rest, +1.7% (16 pairs, within
 # noise). A call that ends after a pause is committed at once.
 GATHER_INTERVAL = 0.025
+WARM_AFTER = 0.05  # seconds of quiet before the writer loads its imports and tables
 MAX_BATCH = 512
 MEASURE_INTERVAL = 1.0  # seconds between measures of the segment's size (see _rotate_if_full)
 
@@ -87,7 +87,7 @@ def _row_bytes(row: tuple) -> int:
     return 64 + sum(len(v) for v in row if isinstance(v, str))
 
 
-class Writer:
+class Writer(EventRows):
     def __init__(self, path: Path, *, redactor: Redactor, compression: bool = True, max_queue: int = 10_000,
                  on_error: Callable[[BaseException], None] | None = None,
                  enrich: Callable[[Event], None] | None = None, synchronous: bool = False,
@@ -249,17 +249,17 @@ class Writer:
         from .. import _session
 
         _session.suspend()  # files this thread opens (price table, ...) are autorr's own
-        try:
-            zstd_compress(b"autorr warm-up " * 8)
-            if self._warm is not None:
-                self._warm()
-        except Exception as exc:  # pragma: no cover - the first event pays instead
-            log.debug("autorr: writer warm-up failed: %s", exc)
-        stop = False
+        stop, warm = False, True
         pending = self._pending
         while not stop:
             if not pending:
-                self._bell.acquire(timeout=POLL_INTERVAL)
+                rung = self._bell.acquire(timeout=WARM_AFTER if warm else POLL_INTERVAL)
+                if warm and not rung:
+                    # Once nothing has come for a moment, not first: a call made (and a
+                    # crash) right at start is committed before the tables load.
+                    warm = False
+                    self._warm_up()
+                    continue
             else:  # a ring for what is already here: spent now (no wait, no GIL hand-over), not
                 self._bell.acquire(False)  # left to wake the writer for nothing next time round
             batch = []
@@ -283,6 +283,14 @@ class Writer:
         for barrier in rest:
             if isinstance(barrier, _Barrier):
                 barrier.done.set()
+
+    def _warm_up(self) -> None:
+        try:
+            zstd_compress(b"autorr warm-up " * 8)
+            if self._warm is not None:
+                self._warm()
+        except Exception as exc:  # pragma: no cover - the first event pays instead
+            log.debug("autorr: writer warm-up failed: %s", exc)
 
     def _write(self, items: list[Any]) -> None:
         for attempt in range(3):
@@ -417,99 +425,3 @@ class Writer:
 
     def _json(self, value: Any) -> str:
         return scrubbed_json(self.redactor, value)
-
-    def _event_row(self, event: Event, sink: BlobSink) -> tuple:
-        request = event.request
-        grown = self._grow(request) if isinstance(request, CallRequest) else None
-        if self.enrich is not None:
-            try:
-                self.enrich(event)
-            except Exception as exc:  # metadata is a nicety; the event itself must land
-                log.debug("autorr: no metadata for %s: %s", event.summary, exc)
-        if isinstance(request, CallRequest):
-            self._identify(event, request, grown)
-            request = self._request_dict(request, sink, grown)
-        body_ref = None
-        chunks = event.chunks
-        response = event.response
-        if response is not None:
-            response = text_response(response)
-            response = masked_response(self.redactor, response, SECRET_QUERY_PARAMS)
-        # The request first: the credentials its body carries are learned there, and a
-        # server or a child that echoes them back has them masked in the body.
-        request_text, response_text, error_text, meta_text = scrubbed_jsons(
-            self.redactor, request, response, event.error, event.meta or None)
-        if event.body is not None:
-            body, chunks = self.redactor.scrub_chunked(event.body, chunks)
-            body, chunks = scrub_deltas(self.redactor, body, chunks)  # a secret streamed in pieces
-            body_ref = sink.put(body, scrub=False)
-            self.chunks_written += len(chunks or ())
-        return (
-            event.seq, event.kind, event.fingerprint, event.occurrence, event.started_at, event.duration_us,
-            event.status, self._summary(event.summary), request_text, response_text, body_ref,
-            None if chunks is None else orjson.dumps(chunks).decode(), error_text, meta_text,
-            scrubbed_labels(self.redactor, event.labels, self._chains) if event.labels else None,
-            event.pid, event.exact,
-        )
-
-    def _summary(self, summary: str) -> str:
-        # It holds the path (a command line, a URL path's token); scrubbed once per endpoint.
-        key = ("summary", summary, self.redactor.learned)
-        text = self._chains.get(key)
-        if text is None:
-            text = self._chains[key] = self.redactor.scrub_text(summary)
-        return text
-
-    def _grow(self, request: CallRequest) -> Growth | None:
-        """Parse a JSON body that extends an earlier one by its new part (see `_growth`)."""
-        body = request.body
-        if request.parsed or not body or body[:1] != b"{" or "json" not in request.content_type:
-            return None
-        conversations = self._conversations.get((request.host, request.path))
-        if conversations is None:
-            if len(self._conversations) > 256:  # many endpoints: a cache, not a registry
-                self._conversations.clear()
-            conversations = self._conversations[(request.host, request.path)] = Conversations()
-        try:
-            grown = conversations.parse(body)
-        except Exception as exc:  # an optimisation: the body is parsed whole instead
-            log.debug("autorr: %s parsed whole: %s", request.summary, exc)
-            conversations.clear()
-            return None
-        if grown is not None:
-            request.json = grown.value
-        return grown
-
-    def _identify(self, event: Event, request: CallRequest, grown: Growth | None = None) -> None:
-        """Fingerprint and occurrence number, here rather than on the agent's thread.
-
-        Occurrences count in the order calls finish; only calls with identical requests
-        running at the same time can tell, and their answers are interchangeable. Idempotent,
-        so a retried transaction does not count an event twice.
-        """
-        if event.fingerprint is None:
-            event.fingerprint = (request_fingerprint(request, self.fingerprint_version) if grown is None else
-                                 canonical_fingerprint(request, grown.canonical, self.fingerprint_version))
-        event.exact = exact_key(request)
-        key = (event.kind, event.fingerprint)
-        if event.occurrence is None:
-            event.occurrence = self._occurrences.get(key, 0)
-        self._occurrences[key] = max(self._occurrences.get(key, 0), event.occurrence + 1)
-        model = event.meta.get("model")
-        if isinstance(model, str):
-            self.models.add(model)
-
-    def _request_dict(self, req: CallRequest, sink: BlobSink, grown: Growth | None = None) -> dict[str, Any]:
-        # Before the body and the response: the credentials it learns are masked in those too.
-        url, query = self.redactor.url(req.url, req.query, SECRET_QUERY_PARAMS)
-        if req.host == "" and req.json is not None:  # argv splits `--token X`: learn X first
-            self.redactor.scrub(orjson.dumps(req.json))
-        out: dict[str, Any] = {  # scrubbed as one JSON text with the row's other columns
-            "method": req.method, "url": url, "host": req.host, "path": req.path, "query": query,
-            "headers": headers_ref(req.headers, sink, self.redactor.headers), "content_type": req.content_type,
-        }
-        if req.json is not None:
-            out["json"] = split_json(req.json, sink, grown)
-        elif req.body:
-            out["body"] = {"$ref": sink.put(req.body)}
-        return out

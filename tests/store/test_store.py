@@ -319,3 +319,19 @@ def test_a_call_put_while_the_writer_waits_is_committed_at_once(tmp_path, monkey
                 time.sleep(0.005)
     finally:
         writer.close()
+
+
+def test_a_call_queued_at_start_is_committed_before_the_warm_up(tmp_path):
+    """The writer loads its tables (the price table...) at its first idle moment: a call
+    made, and a crash, right at start must not wait for them."""
+    release = threading.Event()
+    writer = Writer(tmp_path / "r.db", redactor=Redactor(environ={}), warm=lambda: release.wait(30))
+    try:
+        writer.put(_event(1, [{"role": "user", "content": "first"}]))
+        deadline = time.monotonic() + 10
+        while writer.events_written < 1:
+            assert time.monotonic() < deadline, "the call waited for the warm-up"
+            time.sleep(0.005)
+    finally:
+        release.set()
+        writer.close()
