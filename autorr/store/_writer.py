@@ -272,8 +272,8 @@ class Writer(EventRows):
                 self._write(work)
             for barrier in barriers:
                 barrier.done.set()
-            if work and not stop and not pending:
-                time.sleep(GATHER_INTERVAL)
+            if not stop and not pending and any(not isinstance(w, (_Meta, Checkpoint)) for w in work):
+                time.sleep(GATHER_INTERVAL)  # after calls only: the recording's start (meta) is no burst
         # What was queued behind the stop (a call that finished while close() waited, a flush
         # from a SIGTERM handler) is written too, and no flush is left waiting for nothing.
         rest = [pending.popleft() for _ in range(len(pending))]
