@@ -9,12 +9,13 @@ meta. A streamed body's chunk list stays true to it (`Redactor.scrub_chunked`).
 `secure_delete` zeroes the bytes replaced, and the WAL that held them is truncated.
 
 Runs before compaction (a compacted file's payloads need its dictionary: left as they
-are). A recording killed before it stops keeps what it had.
+are). A recording killed before it stops keeps what it had. A checkpoint whose name
+loses a value here is found at replay by its stored name ("after-[REDACTED]"), or by
+its real one when the replay's rules mask that value too.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 import sqlite3
@@ -28,8 +29,6 @@ from ._schema import connect, has_table
 from ._segments import segment_paths
 
 __all__ = ["rescrub"]
-
-log = logging.getLogger("autorr")
 
 # Text columns that hold what the agent sent or received (the rest are hashes and numbers).
 _TEXT_COLUMNS = {
