@@ -15,7 +15,7 @@ import orjson
 import xxhash
 
 __all__ = ["DICT_KEY", "LIST", "REF", "ZSTD", "ZSTD_DICT", "ZSTD_DICT_BARE", "BlobSink", "Dictionary", "decode_blob",
-           "headers_ref", "join_json", "split_json", "zstd_bare_compressor", "zstd_compress", "zstd_dict_compressor"]
+           "encode_blob", "headers_ref", "join_json", "split_json", "zstd_bare_compressor", "zstd_compress", "zstd_dict_compressor"]
 
 REF = "$ref"
 LIST = "$list"  # a chain of list nodes, see `_chain`
@@ -140,15 +140,20 @@ class BlobSink:
             self.known.add(digest)
             if scrub:
                 data = self.scrub(data)
-            codec, stored = RAW, data
-            if self.compression and len(data) >= COMPRESS_MIN:
-                packed = zstd_compress(data)
-                if len(packed) < len(data):
-                    codec, stored = ZSTD, packed
+            codec, stored = encode_blob(data, self.compression)
             self.rows.append((digest, codec, len(data), stored))
             self.raw_bytes += len(data)
             self.stored_bytes += len(stored)
         return digest
+
+
+def encode_blob(data: bytes, compression: bool) -> tuple[int, bytes]:
+    """(codec, bytes stored) of a blob: zstd when asked for, big enough and worth it."""
+    if compression and len(data) >= COMPRESS_MIN:
+        packed = zstd_compress(data)
+        if len(packed) < len(data):
+            return ZSTD, packed
+    return RAW, data
 
 
 def decode_blob(codec: int, data: bytes, dictionary: Any = None, size: int | None = None) -> bytes:

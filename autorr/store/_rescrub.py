@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from ._codec import COMPRESS_MIN, DICT_KEY, RAW, ZSTD, decode_blob, zstd_compress
+from ._codec import DICT_KEY, RAW, decode_blob, encode_blob
 from ._schema import connect, has_table
 from ._segments import segment_paths
 
@@ -70,11 +70,11 @@ def _rescrub_file(path: Path, redactor: Any, known: re.Pattern[bytes]) -> int:
 
 
 def _blobs(conn: sqlite3.Connection, redactor: Any, known: re.Pattern[bytes]) -> int:
-    found: dict[str, bytes] = {}
+    found: dict[str, tuple[bytes, bool]] = {}  # hash -> (bytes, whether stored compressed)
     for digest, codec, data in conn.execute("SELECT hash, codec, data FROM blobs"):
         raw = decode_blob(codec, bytes(data))
         if known.search(raw):
-            found[digest] = raw
+            found[digest] = raw, codec != RAW
     if not found:
         return 0
     # A body's chunk list first, from the body as it was (several events may share one body).
@@ -82,15 +82,12 @@ def _blobs(conn: sqlite3.Connection, redactor: Any, known: re.Pattern[bytes]) ->
     for row_id, body, chunks in conn.execute(
             f"SELECT id, body, chunks FROM events WHERE chunks IS NOT NULL AND body IN ({marks})", list(found)).fetchall():
         if isinstance(chunks, str):
-            _, rechunked = redactor.scrub_chunked(found[body], [tuple(c) for c in orjson.loads(chunks)])
+            _, rechunked = redactor.scrub_chunked(found[body][0], [tuple(c) for c in orjson.loads(chunks)])
             conn.execute("UPDATE events SET chunks = ? WHERE id = ?", (orjson.dumps(rechunked).decode(), row_id))
-    for digest, raw in found.items():
+    for digest, (raw, compressed) in found.items():
         data = redactor.scrub(raw)
-        codec, stored = RAW, data
-        if len(data) >= COMPRESS_MIN:
-            packed = zstd_compress(data)
-            if len(packed) < len(data):
-                codec, stored = ZSTD, packed
+        # Compressed again if it was: a recording made with compression off stays so.
+        codec, stored = encode_blob(data, compressed)
         conn.execute("UPDATE blobs SET codec = ?, size = ?, data = ? WHERE hash = ?", (codec, len(data), stored, digest))
     return len(found)
 
