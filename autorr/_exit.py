@@ -100,7 +100,7 @@ def stop_all() -> None:
             # Compaction says it was skipped itself (see `Recorder._compact`); anything
             # else interrupted is named here. Either way the user sees one line.
             interrupted = True
-            if not recorder._compaction_skipped:
+            if not recorder._tidy_interrupted:
                 log.warning("autorr: closing recording %s was interrupted; calls still queued may be missing",
                             recorder.id)
         except Exception as exc:  # never fail the host's exit

@@ -170,7 +170,7 @@ class Recorder(_session.Scoped):
         self._started_at = 0.0
         self.manifest: Manifest | None = None
         self._provenance_thread: threading.Thread | None = None
-        self._compaction_skipped = False  # Ctrl-C at exit cut compaction short (see _compact)
+        self._tidy_interrupted = False  # Ctrl-C at exit cut a step of stop() short (see _tidy)
 
     # -- lifecycle ----------------------------------------------------------------
     @property
@@ -298,32 +298,30 @@ class Recorder(_session.Scoped):
         `store._rescrub`); returns a Ctrl-C (or `sys.exit`) that came meanwhile."""
         from .store._rescrub import rescrub
 
-        try:
-            rescrub(self.path, self.redactor)
-        except Exception as exc:  # the recording is complete without it
-            log.warning("autorr: could not mask secrets learned late in %s: %s", self.path, exc)
-        except (KeyboardInterrupt, SystemExit) as exc:  # rolled back: the file is as it was
-            self._compaction_skipped = True
-            log.warning("autorr: masking secrets learned late in %s was interrupted; a copy stored before autorr "
-                        "learned it may remain", self.path)
-            return exc
-        return None
+        return self._tidy(lambda path: rescrub(path, self.redactor),
+                          "autorr: could not mask secrets learned late in %s: %s",
+                          "autorr: masking secrets learned late in %s was interrupted; a copy stored before autorr "
+                          "learned it may remain")
 
     def _compact(self) -> BaseException | None:
         """Compact the closed file; returns a Ctrl-C (or `sys.exit`) that came meanwhile."""
         from .store import compact
 
+        return self._tidy(compact, "autorr: could not compact %s: %s",
+                          "autorr: compaction of %s skipped (interrupted); the recording is complete, only larger")
+
+    def _tidy(self, step: Any, failed: str, interrupted: str) -> BaseException | None:
+        """``step(path)`` on the closed file. A failure is logged: the recording is complete
+        without it. Training a dictionary takes seconds, and a user presses Ctrl-C at exit to
+        end the process, not autorr's tidying: each step is one transaction, rolled back, and
+        the Ctrl-C (or `sys.exit`) is returned, for stop() to raise once the file is whole."""
         try:
-            compact(self.path)
-        except Exception as exc:  # the recording is complete without it
-            log.warning("autorr: could not compact %s: %s", self.path, exc)
+            step(self.path)
+        except Exception as exc:
+            log.warning(failed, self.path, exc)
         except (KeyboardInterrupt, SystemExit) as exc:
-            # Training a dictionary takes seconds, and a user presses Ctrl-C at exit to
-            # end the process, not autorr's tidying: compaction is one transaction, rolled
-            # back, and the file as it was is a complete recording.
-            self._compaction_skipped = True
-            log.warning("autorr: compaction of %s skipped (interrupted); the recording is complete, only larger",
-                        self.path)
+            self._tidy_interrupted = True
+            log.warning(interrupted, self.path)
             return exc
         return None
 
