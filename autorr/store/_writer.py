@@ -82,6 +82,11 @@ _STOP = object()
 _PAGE_OVERHEAD = 1.5
 
 
+def _is_call(item: Any) -> bool:
+    """A recorded call: an Event, or a call finished on the agent's thread (`Finished`)."""
+    return isinstance(item, Event) or hasattr(item, "event")
+
+
 def _row_bytes(row: tuple) -> int:
     """About what an event row adds to the file (its blobs are counted by the sink)."""
     return 64 + sum(len(v) for v in row if isinstance(v, str))
@@ -216,7 +221,7 @@ class Writer(EventRows):
     @property
     def queued_events(self) -> int:
         """Finished calls waiting for the writer thread (not checkpoints or meta)."""
-        return sum(1 for item in list(self._pending) if isinstance(item, Event) or hasattr(item, "event"))
+        return sum(1 for item in list(self._pending) if _is_call(item))
 
     def set_meta(self, **values: Any) -> None:
         self.put(_Meta(values))
@@ -272,7 +277,7 @@ class Writer(EventRows):
                 self._write(work)
             for barrier in barriers:
                 barrier.done.set()
-            if not stop and not pending and any(not isinstance(w, (_Meta, Checkpoint)) for w in work):
+            if not stop and not pending and any(map(_is_call, work)):
                 time.sleep(GATHER_INTERVAL)  # after calls only: the recording's start (meta) is no burst
         # What was queued behind the stop (a call that finished while close() waited, a flush
         # from a SIGTERM handler) is written too, and no flush is left waiting for nothing.
@@ -311,7 +316,7 @@ class Writer(EventRows):
         `close` says how many calls were lost in all."""
         first = self.failed is None
         self.failed = exc
-        lost = sum(1 for item in items if isinstance(item, Event) or hasattr(item, "event"))
+        lost = sum(1 for item in items if _is_call(item))
         self.lost_events += lost
         kept = [item for item in items if isinstance(item, (_Meta, Checkpoint))]
         if kept and len(kept) < len(items):
