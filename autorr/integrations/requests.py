@@ -17,14 +17,14 @@ from .._session import Serve, active
 from ._http import (
     Pieces, Tee, call_live, decide, make_request, rebuild_exception, response_meta, rewrite_parts,
 )
-from .urllib3 import VERSIONS, RawTee, body_bytes, header_dict
+from .urllib3 import VERSIONS, RawTee, body_bytes, header_dict, read_from_stream
 
 __all__ = ["PATCHES"]
 
 
 def _body_bytes(request: Any) -> bytes:
     data = body_bytes(request.body)
-    if not isinstance(request.body, (bytes, bytearray, str, type(None))):
+    if read_from_stream(request.body):
         request.body = data  # a generator or file upload, read once: send the bytes read
     return data
 

@@ -24,7 +24,7 @@ from .._session import Serve, active
 from ._http import (Pieces, PiecesReader, Tee, TeeProxy, call_live, decide, make_request, rebuild_exception,
                     response_meta, rewrite_parts)
 
-__all__ = ["PATCHES", "VERSIONS", "RawTee", "body_bytes", "header_dict"]
+__all__ = ["PATCHES", "VERSIONS", "RawTee", "body_bytes", "header_dict", "read_from_stream"]
 
 VERSIONS = {10: "HTTP/1.0", 11: "HTTP/1.1", 20: "HTTP/2"}  # a response's `version`, as text
 _VERSION_NUMBERS = {text: number for number, text in VERSIONS.items()}
@@ -121,6 +121,12 @@ def _url(pool: Any, url: str) -> str:
     return f"{pool.scheme}://{host}{'' if port is None else f':{port}'}{url}"
 
 
+def read_from_stream(body: Any) -> bool:
+    """Whether `body_bytes` had to read ``body`` (a file or generator): the call must then
+    send the bytes read."""
+    return not isinstance(body, (bytes, bytearray, memoryview, str, type(None)))
+
+
 def body_bytes(body: Any) -> bytes:
     """A request body as the bytes sent; a file or generator is read (once: the caller
     then sends these bytes)."""
@@ -172,6 +178,8 @@ def _replayed_class() -> type:
         one live (each transfer chunk, split at ``amt``), rather than refilled to ``amt``
         at every step as a body of known length is."""
 
+        takes_version_string = urllib3.__version__.split(".")[0] != "1"  # 1.26 has none
+
         def stream(self, amt: int | None = 2**16, decode_content: bool | None = None):
             if not self.chunked or "content-encoding" in self.headers:  # encoded: urllib3 decodes it
                 yield from super().stream(amt, decode_content)
@@ -184,20 +192,19 @@ def _replayed_class() -> type:
 
 
 def _replay(method: str, url: str, decision: Serve, preload: bool, decoded: bool) -> Any:
-    import urllib3
-
     event = decision.event
     if event.status == Status.ERROR.value and event.response is None:
         raise rebuild_exception(event.error or {})
     meta = event.response or {}
     body = io.BufferedReader(PiecesReader(Pieces(event, decision.timing_preserve, call=(method, url)).sync()))
+    replayed = _replayed_class()
     arguments = dict(body=body, headers=header_dict(meta.get("headers") or []), status=meta.get("status", 200),
                      version=_VERSION_NUMBERS.get(meta.get("http_version"), 11), reason=meta.get("reason"),
                      preload_content=preload, decode_content=decoded, request_method=method, request_url=url,
                      enforce_content_length=False)
-    if urllib3.__version__.split(".")[0] != "1":  # 1.26 has no version_string
+    if replayed.takes_version_string:
         arguments["version_string"] = meta.get("http_version") or "HTTP/1.1"
-    return _replayed_class()(**arguments)
+    return replayed(**arguments)
 
 
 _REWRITES: Any = None  # a PoolManager for overridden calls' endpoints
@@ -234,7 +241,7 @@ def _urlopen(module: Any):
             return make_request(method, url, _headers(instance, given.get("headers")), read[0])
 
         decision = decide(session, request, lambda: f"{method} {url}")
-        if read and not isinstance(body, (bytes, str, type(None))):
+        if read and read_from_stream(body):
             body = read[0]  # a file or generator read for the fingerprint: sent as the bytes read
             args, kwargs = _with(args, kwargs, "body", body)
         preload, decoded = given.get("preload_content", True), given.get("decode_content", True)
