@@ -302,6 +302,13 @@ def test_what_is_queued_behind_the_stop_is_written_and_no_flush_is_left_waiting(
         assert reader.count()[0] == MAX_BATCH + 50
 
 
+def _wait_written(writer, events, why):
+    deadline = time.monotonic() + 10
+    while writer.events_written < events:
+        assert time.monotonic() < deadline, why
+        time.sleep(0.005)
+
+
 def test_a_call_put_while_the_writer_waits_is_committed_at_once(tmp_path, monkeypatch):
     """The calls just before a crash are the ones worth replaying: a finished call wakes
     the waiting writer (its bell), rather than waiting for the next poll."""
@@ -313,10 +320,7 @@ def test_a_call_put_while_the_writer_waits_is_committed_at_once(tmp_path, monkey
         for i in range(3):
             time.sleep(0.05)  # the writer is waiting again (its gathering rest is 25 ms)
             writer.put(_event(i, [{"role": "user", "content": f"m{i}"}]))
-            deadline = time.monotonic() + 10
-            while writer.events_written <= i:
-                assert time.monotonic() < deadline, f"call {i} still queued"
-                time.sleep(0.005)
+            _wait_written(writer, i + 1, f"call {i} still queued")
     finally:
         writer.close()
 
@@ -328,10 +332,7 @@ def test_a_call_queued_at_start_is_committed_before_the_warm_up(tmp_path):
     writer = Writer(tmp_path / "r.db", redactor=Redactor(environ={}), warm=lambda: release.wait(30))
     try:
         writer.put(_event(1, [{"role": "user", "content": "first"}]))
-        deadline = time.monotonic() + 10
-        while writer.events_written < 1:
-            assert time.monotonic() < deadline, "the call waited for the warm-up"
-            time.sleep(0.005)
+        _wait_written(writer, 1, "the call waited for the warm-up")
     finally:
         release.set()
         writer.close()
